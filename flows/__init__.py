@@ -1,0 +1,1 @@
+"""Prefect flows of Seneca Lake and the `seneca` command line."""

@@ -1,0 +1,465 @@
+"""Incremental, exactly-once ingestion of one JSONL stream into committed Parquet files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from warehouse.catalog import BatchCommit, Catalog, FileRecord, utcnow
+from warehouse.datasets import StreamDataset
+from warehouse.errors import CatalogError, SourceError
+from warehouse.lake import Lake, fsync_dir, fsync_file, new_batch_id, remove_orphans, sha256_file
+from warehouse.lines import LineBlock, Segment, line_block
+from warehouse.progress import progress_sink
+from warehouse.records import QUARANTINE_SCHEMA, literal, quote, typing_sql
+from warehouse.settings import Settings
+from warehouse.sources.jsonl import ReadPlan, Unterminated, discover, plan_reads, read_new_lines
+
+
+@dataclass
+class DatasetResult:
+    """What one ingest run did for one dataset."""
+
+    dataset: str
+    rows: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    files_written: int = 0
+    bytes_read: int = 0
+    sources_read: int = 0
+    batches: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    skipped: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether the dataset was ingested without any error."""
+        return not self.errors
+
+
+def worker_id() -> str:
+    """This process's name in leases and batches."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def ingest_stream(
+    settings: Settings, catalog: Catalog, dataset: StreamDataset, worker: str | None = None
+) -> DatasetResult:
+    """Read new complete lines of `dataset`, write them as Parquet and commit them once."""
+    began = time.monotonic()
+    result = DatasetResult(dataset.name)
+    worker = worker or worker_id()
+    lease = (f"ingest:{dataset.name}", worker, settings.lease_seconds)
+    holder = _wait_for_lease(catalog, lease, settings.lease_wait_seconds)
+    if holder is not None:
+        result.skipped = f"{dataset.name} is being ingested by {holder}"
+        return result
+    try:
+        _ingest_holding_lease(settings, catalog, dataset, worker, lease, result)
+    except (SourceError, CatalogError) as exc:
+        result.errors.append(str(exc))
+    finally:
+        try:
+            catalog.release_lease(lease[0], worker)
+        except CatalogError as exc:
+            result.errors.append(str(exc))
+        result.seconds = time.monotonic() - began
+    return result
+
+
+def _wait_for_lease(catalog: Catalog, lease: tuple[str, str, int], wait: float) -> str | None:
+    """None once the lease is ours; else the holder after waiting `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        if catalog.acquire_lease(*lease):
+            return None
+        if time.monotonic() >= deadline:
+            return catalog.lease_holder(lease[0]) or "another worker"
+        time.sleep(0.25)
+
+
+def _ingest_holding_lease(
+    settings: Settings,
+    catalog: Catalog,
+    dataset: StreamDataset,
+    worker: str,
+    lease: tuple[str, str, int],
+    result: DatasetResult,
+) -> None:
+    lake = Lake(settings.lake)
+    lake.ensure()
+    remove_orphans(lake, dataset.name, catalog.known_paths(dataset.name))
+    root = settings.marcus_root if dataset.root == "marcus_root" else settings.marcus_home
+    found, errors = discover(root, dataset.patterns)
+    plans, plan_errors = plan_reads(found, catalog.source_states(dataset.name))
+    result.errors.extend(str(e) for e in (*errors, *plan_errors))
+    todo = [p for p in plans if p.file.compressed or p.file.size > p.start]
+    if not todo:
+        return
+    sink = progress_sink()
+    task = f"ingest {dataset.name}"
+    sink.start(task, sum(p.file.size - (0 if p.file.compressed else p.start) for p in todo))
+    writer = BatchWriter(settings, catalog, lake, dataset, worker, lease)
+    try:
+        for plan in todo:
+            try:
+                for item in read_new_lines(plan, settings.chunk_bytes, settings.max_line_bytes):
+                    if isinstance(item, Unterminated):
+                        writer.add_unterminated(item)
+                    else:
+                        writer.add_segment(plan, Segment(plan.file.display, item.start, item.data))
+                        sink.advance(task, len(item.data))
+            except SourceError as exc:
+                # Keep what was read before the failure; the cursor stops where the bytes did.
+                result.errors.append(str(exc))
+            writer.plan_done(plan)
+        writer.finish()
+    finally:
+        writer.close()
+        sink.finish(task)
+        result.rows += writer.rows
+        result.quarantined += writer.quarantined
+        result.duplicates += writer.duplicates
+        result.files_written += writer.files_written
+        result.bytes_read += writer.bytes_read
+        result.sources_read += writer.sources_read
+        result.batches.extend(writer.committed)
+
+
+class BatchWriter:
+    """Types blocks of lines, writes Parquet under batch-unique names and commits them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        lake: Lake,
+        dataset: StreamDataset,
+        worker: str,
+        lease: tuple[str, str, int],
+    ) -> None:
+        """Open a DuckDB session for one dataset's ingest."""
+        self.settings = settings
+        self.catalog = catalog
+        self.lake = lake
+        self.dataset = dataset
+        self.worker = worker
+        self.lease = lease
+        self.db = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit})
+        self.db.execute("SET TimeZone = 'UTC'")
+        self.db.execute("CREATE TEMP TABLE seen (h UBIGINT)")
+        self.sql = typing_sql(dataset, "lines")
+        self.pending: list[Segment] = []
+        self.pending_bytes = 0
+        self.pending_rewritten = False
+        self.quarantine_rows: list[dict[str, object]] = []
+        self.loaded_dates: set[str] = set()
+        self.committed_by_date: dict[str, list[str]] | None = None
+        self.quarantine_keys: set[tuple[str, int, int]] | None = None
+        self.touched: dict[int, ReadPlan] = {}
+        self.rows = self.quarantined = self.duplicates = self.files_written = 0
+        self.bytes_read = self.sources_read = 0
+        self.committed: list[str] = []
+        self._new_batch()
+
+    def _new_batch(self) -> None:
+        self.batch = BatchCommit(new_batch_id(), self.dataset.name, utcnow(), self.worker)
+        self.block_no = 0
+        self.batch_input = 0
+
+    # -- input ----------------------------------------------------------------------------
+    def add_segment(self, plan: ReadPlan, segment: Segment) -> None:
+        """Queue complete lines; parse and write once a block's worth is queued."""
+        self.touched[id(plan)] = plan
+        self.pending.append(segment)
+        self.pending_bytes += len(segment.data)
+        self.pending_rewritten |= plan.rewritten
+        if self.pending_bytes >= self.settings.chunk_bytes:
+            self._flush_block()
+
+    def add_unterminated(self, item: Unterminated) -> None:
+        """Quarantine a line that can never be read (oversized, or cut off in a rotated file)."""
+        self.touched[id(item.plan)] = item.plan
+        raw = _redact(item.head, self.dataset.secret_keys)
+        self._quarantine(item.plan.file.display, item.start, item.reason, raw, item.length, item.plan)
+
+    def plan_done(self, plan: ReadPlan) -> None:
+        """A file is read to its end: commit if enough input has gone by since the last one."""
+        self.touched[id(plan)] = plan
+        self.bytes_read += plan.bytes_read
+        self.batch_input += plan.bytes_read
+        self.sources_read += 1
+        plan.bytes_read = 0
+        if self.batch_input >= self.settings.commit_bytes:
+            self._commit()
+
+    def finish(self) -> None:
+        """Write what is queued and commit it."""
+        self._commit()
+
+    def close(self) -> None:
+        """Release the DuckDB session."""
+        self.db.close()
+
+    # -- blocks ---------------------------------------------------------------------------
+    def _flush_block(self) -> None:
+        if not self.pending:
+            return
+        block = line_block(self.pending, self.settings.max_line_bytes)
+        rewritten = self.pending_rewritten
+        self.pending, self.pending_bytes, self.pending_rewritten = [], 0, False
+        self.db.register("lines", block.table)
+        try:
+            self.db.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {self.sql}")
+        finally:
+            self.db.unregister("lines")
+        if self.dataset.dedupe_lines or rewritten:
+            self._drop_duplicates()
+        self._collect_quarantine(block, rewritten)
+        self._write_rows()
+
+    def _drop_duplicates(self) -> None:
+        dates = [
+            str(r[0])
+            for r in self.db.execute(
+                "SELECT DISTINCT CAST(ts AS DATE) FROM typed WHERE _reason IS NULL"
+            ).fetchall()
+        ]
+        if self.committed_by_date is None:
+            self.committed_by_date = {}
+            for record in self.catalog.live_files(self.dataset.name):
+                self.committed_by_date.setdefault(record.partition, []).append(record.path)
+        for date in dates:
+            if date in self.loaded_dates:
+                continue
+            self.loaded_dates.add(date)
+            paths = [str(self.lake.absolute(p)) for p in self.committed_by_date.get(date, [])]
+            if paths:
+                self.db.execute(
+                    "INSERT INTO seen SELECT _line_hash FROM read_parquet(?)", [paths]
+                )
+        before = self._count("SELECT count(*) FROM typed WHERE _reason IS NULL")
+        self.db.execute(
+            """DELETE FROM typed WHERE _reason IS NULL AND (
+                   _line_hash IN (SELECT h FROM seen)
+                   OR _i NOT IN (SELECT min(_i) FROM typed WHERE _reason IS NULL GROUP BY _line_hash))"""
+        )
+        after = self._count("SELECT count(*) FROM typed WHERE _reason IS NULL")
+        self.db.execute("INSERT INTO seen SELECT _line_hash FROM typed WHERE _reason IS NULL")
+        self.duplicates += before - after
+        self.batch.duplicates += before - after
+
+    def _count(self, sql: str) -> int:
+        row = self.db.execute(sql).fetchone()
+        return int(row[0]) if row else 0
+
+    def _collect_quarantine(self, block: LineBlock, rewritten: bool) -> None:
+        bad = self.db.execute(
+            "SELECT _i, _source, _offset, _reason FROM typed WHERE _reason IS NOT NULL ORDER BY _i"
+        ).fetchall()
+        for index, source, offset, reason in bad:
+            raw = block.raw(index)
+            if len(raw) > 65536:
+                raw_kept = raw[:65536]
+            else:
+                raw_kept = raw
+            self._quarantine(
+                source,
+                offset,
+                reason,
+                _redact(raw_kept, self.dataset.secret_keys),
+                len(raw),
+                None,
+                check_known=rewritten,
+            )
+
+    def _quarantine(
+        self,
+        source: str,
+        offset: int,
+        reason: str,
+        raw: bytes,
+        length: int,
+        plan: ReadPlan | None,
+        check_known: bool | None = None,
+    ) -> None:
+        line_hash = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
+        if check_known if check_known is not None else (plan is not None and plan.rewritten):
+            if (source, offset, line_hash) in self._known_quarantine():
+                return
+        self.quarantine_rows.append(
+            {
+                "dataset": self.dataset.name,
+                "source": source,
+                "offset": offset,
+                "reason": reason,
+                "raw": raw,
+                "raw_length": length,
+                "_line_hash": line_hash,
+            }
+        )
+
+    def _known_quarantine(self) -> set[tuple[str, int, int]]:
+        if self.quarantine_keys is None:
+            paths = [
+                str(self.lake.absolute(f.path))
+                for f in self.catalog.live_files(self.dataset.name, kind="quarantine")
+            ]
+            rows = (
+                self.db.execute(
+                    'SELECT source, "offset", _line_hash FROM read_parquet(?)', [paths]
+                ).fetchall()
+                if paths
+                else []
+            )
+            self.quarantine_keys = {(r[0], int(r[1]), int(r[2])) for r in rows}
+        return self.quarantine_keys
+
+    def _write_rows(self) -> None:
+        rows = self._count("SELECT count(*) FROM typed WHERE _reason IS NULL")
+        if rows == 0:
+            return
+        self.block_no += 1
+        target = self.lake.dataset_dir("hot", self.dataset.name)
+        target.mkdir(parents=True, exist_ok=True)
+        columns = ", ".join(
+            ["ts", *(quote(c.name) for c in self.dataset.columns), "raw", "_source", "_offset"]
+        )
+        stamp = self.batch.started_at.isoformat()
+        pattern = f"{self.batch.batch_id}-{self.block_no}-{{i}}"
+        stats = self.db.execute(
+            f"""COPY (
+                SELECT {columns}, _line_hash, {literal(self.batch.batch_id)} AS _batch_id,
+                       TIMESTAMPTZ {literal(stamp)} AS _ingested_at,
+                       strftime(ts, '%Y-%m-%d') AS date
+                FROM typed WHERE _reason IS NULL ORDER BY ts
+            ) TO {literal(str(target))} (
+                FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1,
+                PARTITION_BY (date), FILENAME_PATTERN {literal(pattern)},
+                OVERWRITE_OR_IGNORE true, RETURN_STATS true)"""
+        ).fetchall()
+        hours = self.db.execute(
+            "SELECT DISTINCT date_trunc('hour', ts) FROM typed WHERE _reason IS NULL"
+        ).fetchall()
+        self.batch.hours.update(h[0] for h in hours)
+        for filename, count, size, _footer, column_stats, partition, *_ in stats:
+            path = Path(filename)
+            fsync_file(path)
+            ts_stats = column_stats.get('"ts"') or column_stats.get("ts") or {}
+            self.batch.files.append(
+                FileRecord(
+                    dataset=self.dataset.name,
+                    kind="data",
+                    tier="hot",
+                    partition=dict(partition)["date"],
+                    path=self.lake.relative(path),
+                    rows=int(count),
+                    bytes=int(size),
+                    sha256=sha256_file(path),
+                    min_ts=_stat_time(ts_stats.get("min")),
+                    max_ts=_stat_time(ts_stats.get("max")),
+                    batch_id=self.batch.batch_id,
+                )
+            )
+        for directory in {Path(f).parent for f, *_ in stats}:
+            fsync_dir(directory)
+        self.batch.rows += rows
+        self.rows += rows
+        self.files_written += len(stats)
+
+    def _write_quarantine(self) -> None:
+        if not self.quarantine_rows:
+            return
+        day = self.batch.started_at.strftime("%Y-%m-%d")
+        directory = self.lake.quarantine_dir(self.dataset.name) / f"date={day}"
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.batch.batch_id}-q.parquet"
+        for row in self.quarantine_rows:
+            row["_batch_id"] = self.batch.batch_id
+            row["_ingested_at"] = self.batch.started_at
+        table = pa.Table.from_pylist(self.quarantine_rows, schema=QUARANTINE_SCHEMA)
+        pq.write_table(table, path, compression="zstd")
+        fsync_file(path)
+        fsync_dir(directory)
+        self.batch.files.append(
+            FileRecord(
+                dataset=self.dataset.name,
+                kind="quarantine",
+                tier="hot",
+                partition=day,
+                path=self.lake.relative(path),
+                rows=table.num_rows,
+                bytes=path.stat().st_size,
+                sha256=sha256_file(path),
+                min_ts=None,
+                max_ts=None,
+                batch_id=self.batch.batch_id,
+            )
+        )
+        self.batch.quarantined += table.num_rows
+        self.quarantined += table.num_rows
+        self.files_written += 1
+        if self.quarantine_keys is not None:
+            self.quarantine_keys.update(
+                (str(r["source"]), int(r["offset"]), int(r["_line_hash"]))  # type: ignore[call-overload]
+                for r in self.quarantine_rows
+            )
+        self.quarantine_rows = []
+
+    # -- commit ---------------------------------------------------------------------------
+    def _commit(self) -> None:
+        self._flush_block()
+        self._write_quarantine()
+        advances = [a for a in (p.advance(self.dataset.name) for p in self.touched.values()) if a]
+        if not advances and not self.batch.files:
+            return
+        self.batch.advances = advances
+        self.batch.bytes_read = self.batch_input
+        self.catalog.commit_batch(self.batch, self.lease)
+        self.committed.append(self.batch.batch_id)
+        self._refresh_states(self.touched.values())
+        self.touched = {}
+        self._new_batch()
+
+    def _refresh_states(self, plans: Iterable[ReadPlan]) -> None:
+        """Point plans at their just-committed state so later commits compare against it."""
+        states = {s.fingerprint: s for s in self.catalog.source_states(self.dataset.name)}
+        for plan in plans:
+            advance = plan.advance(self.dataset.name)
+            if advance is not None and advance.fingerprint in states:
+                plan.state = states[advance.fingerprint]
+                plan.rewritten = False
+
+
+def _stat_time(text: object) -> dt.datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+    except ValueError:
+        return None
+
+
+def _redact(raw: bytes, secret_keys: tuple[str, ...]) -> bytes:
+    """Raw bytes with the values of secret keys replaced, so secrets never reach quarantine."""
+    import re
+
+    for key in secret_keys:
+        raw = re.sub(
+            rb'("' + re.escape(key.encode()) + rb'"\s*:\s*)"(?:[^"\\]|\\.)*"?',
+            rb'\1"<redacted>"',
+            raw,
+        )
+    return raw

@@ -1,0 +1,121 @@
+"""Blocks of complete JSONL lines turned into Arrow tables of lines with their byte offsets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+FLAG_OK = 0
+FLAG_BAD_UTF8 = 1
+FLAG_OVERSIZED = 2
+
+LINE_SCHEMA = pa.schema(
+    [
+        ("_i", pa.int32()),
+        ("_source", pa.dictionary(pa.int32(), pa.string())),
+        ("_offset", pa.int64()),
+        ("_flag", pa.int8()),
+        ("line", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Complete lines of one source: `data` (ending with a newline) starts at byte `start`."""
+
+    source: str
+    start: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class LineBlock:
+    """Lines of several segments as Arrow, plus where each raw line sits in `buffer`."""
+
+    table: pa.Table
+    buffer: bytes
+    starts: np.ndarray  # position of each line in `buffer`
+    ends: np.ndarray  # position of each line's newline in `buffer`
+
+    def raw(self, index: int) -> bytes:
+        """The original bytes of line `index`, without its newline."""
+        return self.buffer[int(self.starts[index]) : int(self.ends[index])]
+
+
+def line_block(segments: list[Segment], max_line_bytes: int) -> LineBlock:
+    """Split segments into lines, flagging invalid UTF-8 and lines over `max_line_bytes`.
+
+    Flagged lines are blanked (same length, so offsets hold) before they reach Arrow, whose
+    strings must be valid UTF-8; their original bytes stay available through `raw`.
+    """
+    buffer = segments[0].data if len(segments) == 1 else b"".join(s.data for s in segments)
+    view = np.frombuffer(buffer, dtype=np.uint8)
+    ends = np.flatnonzero(view == 10)
+    count = len(ends)
+    starts = np.empty(count, dtype=np.int64)
+    if count:
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    offsets = np.empty(count, dtype=np.int64)
+    source_index = np.empty(count, dtype=np.int32)
+    base = 0
+    for i, segment in enumerate(segments):
+        lo = np.searchsorted(starts, base)
+        hi = np.searchsorted(starts, base + len(segment.data))
+        offsets[lo:hi] = starts[lo:hi] - base + segment.start
+        source_index[lo:hi] = i
+        base += len(segment.data)
+    flags = np.zeros(count, dtype=np.int8)
+    lengths = ends - starts
+    oversized = np.flatnonzero(lengths > max_line_bytes)
+    bad_utf8 = _invalid_utf8_lines(buffer, starts, ends)
+    flagged = buffer
+    if len(oversized) or bad_utf8:
+        mutable = bytearray(buffer)
+        for index in oversized:
+            flags[index] = FLAG_OVERSIZED
+            mutable[starts[index] : ends[index]] = b" " * int(lengths[index])
+        for index in bad_utf8:
+            flags[index] = FLAG_BAD_UTF8
+            mutable[starts[index] : ends[index]] = b" " * int(lengths[index])
+        flagged = bytes(mutable)
+    arrow_offsets = np.empty(count + 1, dtype=np.int32 if len(buffer) < 2**31 else np.int64)
+    arrow_offsets[:-1] = starts
+    arrow_offsets[-1] = ends[-1] + 1 if count else 0
+    string_type = pa.string() if arrow_offsets.dtype == np.int32 else pa.large_string()
+    lines = pa.Array.from_buffers(
+        string_type, count, [None, pa.py_buffer(arrow_offsets), pa.py_buffer(flagged)]
+    )
+    sources = pa.DictionaryArray.from_arrays(
+        pa.array(source_index, pa.int32()), pa.array([s.source for s in segments], pa.string())
+    )
+    table = pa.table(
+        {
+            "_i": pa.array(np.arange(count, dtype=np.int32)),
+            "_source": sources,
+            "_offset": pa.array(offsets),
+            "_flag": pa.array(flags),
+            "line": lines,
+        }
+    )
+    return LineBlock(table, buffer, starts, ends)
+
+
+def _invalid_utf8_lines(buffer: bytes, starts: np.ndarray, ends: np.ndarray) -> list[int]:
+    """Indexes of lines that are not valid UTF-8 (the common case decodes the block once)."""
+    bad: list[int] = []
+    pos = 0
+    while pos < len(buffer):
+        try:
+            str(memoryview(buffer)[pos:], "utf-8")
+            break
+        except UnicodeDecodeError as exc:
+            index = int(np.searchsorted(ends, pos + exc.start))
+            if index >= len(ends):
+                break
+            bad.append(index)
+            pos = int(ends[index]) + 1
+    return bad

@@ -1,0 +1,163 @@
+"""SQL that types raw JSONL lines into a dataset's columns and names what is wrong with the rest."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from warehouse.datasets import Column, StreamDataset
+from warehouse.lines import FLAG_BAD_UTF8, FLAG_OVERSIZED
+from warehouse.timestamps import timestamp_sql
+
+LINEAGE = ("_source", "_offset", "_line_hash", "_batch_id", "_ingested_at")
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "DOUBLE": pa.float64(),
+    "BIGINT": pa.int64(),
+    "JSON": pa.string(),
+}
+
+# JSON types DuckDB reports (json_type) that each column type accepts.
+_ACCEPTED: dict[str, tuple[str, ...]] = {
+    "VARCHAR": ("VARCHAR",),
+    "BOOLEAN": ("BOOLEAN",),
+    "DOUBLE": ("BIGINT", "UBIGINT", "DOUBLE"),
+    "BIGINT": ("BIGINT", "UBIGINT"),
+}
+
+
+def quote(identifier: str) -> str:
+    """A DuckDB identifier, quoted."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A DuckDB string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def arrow_schema(dataset: StreamDataset) -> pa.Schema:
+    """The explicit Arrow schema of a dataset's Parquet files."""
+    fields = [pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False)]
+    fields += [pa.field(c.name, _ARROW_TYPES[c.type]) for c in dataset.columns]
+    fields += [
+        pa.field("raw", pa.string(), nullable=False),
+        pa.field("_source", pa.string(), nullable=False),
+        pa.field("_offset", pa.int64(), nullable=False),
+        pa.field("_line_hash", pa.uint64(), nullable=False),
+        pa.field("_batch_id", pa.string(), nullable=False),
+        pa.field("_ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+    return pa.schema(fields)
+
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("dataset", pa.string()),
+        ("source", pa.string()),
+        ("offset", pa.int64()),
+        ("reason", pa.string()),
+        ("raw", pa.binary()),
+        ("raw_length", pa.int64()),
+        ("_line_hash", pa.uint64()),
+        ("_batch_id", pa.string()),
+        ("_ingested_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def _paths(dataset: StreamDataset) -> list[str]:
+    paths: list[str] = []
+    for path in (*dataset.ts_paths, *(p for c in dataset.columns for p in c.paths)):
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+def _first_present(indexes: list[int]) -> str:
+    """JSON value of the first listed path that is present and not JSON null."""
+    branches = " ".join(
+        f"WHEN v[{i}] IS NOT NULL AND json_type(v[{i}]) <> 'NULL' THEN v[{i}]" for i in indexes
+    )
+    return f"CASE {branches} END"
+
+
+def _value(column: Column, ref: str) -> str:
+    if column.type == "JSON":
+        return ref
+    if column.type == "VARCHAR":
+        return f"({ref})->>'$'"
+    if column.type == "BOOLEAN":
+        return f"(({ref})->>'$') = 'true'"
+    return f"TRY_CAST(({ref})->>'$' AS {column.type})"
+
+
+def _type_problem(column: Column, ref: str) -> str | None:
+    if column.type == "JSON":
+        return None
+    accepted = ", ".join(literal(t) for t in _ACCEPTED[column.type])
+    expected = column.type.lower()
+    return (
+        f"WHEN {ref} IS NOT NULL AND json_type({ref}) NOT IN ({accepted}) "
+        f"THEN 'wrong type: {column.name} is ' || lower(json_type({ref})) || ', expected {expected}'"
+    )
+
+
+def typing_sql(dataset: StreamDataset, source_table: str) -> str:
+    """SELECT typing every non-blank line of `source_table` (see LINE_SCHEMA).
+
+    Returns columns `_i, _source, _offset, _line_hash, _reason, ts, <columns>, raw`; rows with a
+    non-null `_reason` belong in quarantine.
+    """
+    paths = _paths(dataset)
+    index = {path: i + 1 for i, path in enumerate(paths)}
+    path_list = "[" + ", ".join(literal(p) for p in paths) + "]"
+    ts_ref = _first_present([index[p] for p in dataset.ts_paths])
+    col_refs = {c.name: _first_present([index[p] for p in c.paths]) for c in dataset.columns}
+
+    reasons = [
+        f"WHEN _flag = {FLAG_BAD_UTF8} THEN 'invalid UTF-8'",
+        f"WHEN _flag = {FLAG_OVERSIZED} THEN 'line longer than the size limit'",
+        "WHEN v IS NULL THEN 'not valid JSON'",
+        "WHEN c_ts IS NULL THEN CASE WHEN json_type(line) <> 'OBJECT' "
+        "THEN 'not a JSON object' ELSE 'missing timestamp' END",
+        "WHEN ts IS NULL THEN 'unparseable timestamp: ' || left(CAST(c_ts AS VARCHAR), 80)",
+    ]
+    for column in dataset.columns:
+        ref = f"c_{column.name}"
+        if column.required:
+            reasons.append(f"WHEN {ref} IS NULL THEN 'missing required field {column.name}'")
+        problem = _type_problem(column, ref)
+        if problem:
+            reasons.append(problem)
+
+    raw = "rtrim(line, chr(10))"
+    if dataset.secret_keys:
+        patch = "{" + ", ".join(f'"{k}": null' for k in dataset.secret_keys) + "}"
+        raw = f"CAST(json_merge_patch({raw}, {literal(patch)}) AS VARCHAR)"
+
+    col_json = ",\n      ".join(f"{ref} AS c_{name}" for name, ref in col_refs.items())
+    col_values = ",\n    ".join(
+        f"{_value(c, 'c_' + c.name)} AS {quote(c.name)}" for c in dataset.columns
+    )
+    return f"""
+WITH parsed AS (
+    SELECT _i, _source, _offset, _flag, line, hash(line) AS _line_hash,
+           CASE WHEN _flag = 0 THEN try(json_extract(line, {path_list})) END AS v
+    FROM {source_table}
+    WHERE _flag <> 0 OR strlen(line) > 64 OR trim(line, ' ' || chr(9) || chr(10) || chr(13)) <> ''
+), picked AS (
+    SELECT *, {ts_ref} AS c_ts,
+      {col_json}
+    FROM parsed
+), typed AS (
+    SELECT *, {timestamp_sql("c_ts")} AS ts FROM picked
+)
+SELECT _i, CAST(_source AS VARCHAR) AS _source, _offset, _line_hash,
+    CASE {" ".join(reasons)} END AS _reason,
+    ts,
+    {col_values},
+    {raw} AS raw
+FROM typed
+"""

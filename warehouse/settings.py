@@ -1,0 +1,89 @@
+"""Settings: one pydantic-settings class, read from flags, `SENECA_*` variables and seneca.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from warehouse.errors import SettingsError
+
+
+class Settings(BaseSettings):
+    """Where Marcus writes, where the lake lives, and how ingestion behaves."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SENECA_",
+        toml_file="seneca.toml",
+        extra="forbid",
+    )
+
+    marcus_root: Path = Field(
+        default=Path("."), description="Marcus checkout / working directory (holds data/ and logs/)"
+    )
+    marcus_home: Path = Field(
+        default=Path.home() / ".marcus", description="Marcus's ~/.marcus directory"
+    )
+    lake: Path = Field(default=Path("lake"), description="Root directory of the lake")
+    catalog_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the catalog; default sqlite:///<lake>/catalog.db",
+    )
+    max_line_bytes: int = Field(
+        default=8 << 20, gt=0, description="Longer JSONL lines are quarantined as oversized"
+    )
+    chunk_bytes: int = Field(
+        default=96 << 20, gt=0, description="Bytes of input parsed and written per step"
+    )
+    commit_bytes: int = Field(
+        default=512 << 20, gt=0, description="Input bytes between intermediate catalog commits"
+    )
+    lease_seconds: int = Field(default=300, gt=0, description="Lifetime of a dataset lease")
+    lease_wait_seconds: float = Field(
+        default=120.0, ge=0, description="How long to wait for a dataset another worker holds"
+    )
+    duckdb_memory_limit: str = Field(default="1GB", description="DuckDB memory limit for jobs")
+
+    @field_validator("marcus_root", "marcus_home", "lake", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags win over the environment, which wins over seneca.toml."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def resolved_catalog_url(self) -> str:
+        """The catalog URL, defaulting to a SQLite file inside the lake."""
+        if self.catalog_url:
+            return self.catalog_url
+        return f"sqlite:///{self.lake.resolve() / 'catalog.db'}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from flags (None means "not given"), the environment and seneca.toml."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

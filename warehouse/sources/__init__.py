@@ -1,0 +1,1 @@
+"""Marcus sources: what each dataset reads and how."""

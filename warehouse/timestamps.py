@@ -1,0 +1,68 @@
+"""The one tolerant timestamp parser for every Marcus variant, in Python and in DuckDB SQL.
+
+Variants (MARCUS_FORMATS §1): isoformat with `+00:00` (fraction optional), structlog `Z`,
+SQLite `%fZ` (ms), SQLite `CURRENT_TIMESTAMP` (space, naive), `str(datetime)` (space, zone),
+and epoch seconds. Naive values are UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+_ISO = re.compile(
+    r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
+    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?\s*$"
+)
+
+
+def parse_timestamp(value: object) -> dt.datetime | None:
+    """UTC datetime from any Marcus timestamp (string or epoch number), or None if unparseable."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        try:
+            return dt.datetime.fromtimestamp(float(value), dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    match = _ISO.match(value)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    micros = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        parsed = dt.datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            micros,
+        )
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=_zone(zone)).astimezone(dt.UTC)
+
+
+def _zone(text: str | None) -> dt.tzinfo:
+    if text is None or text.upper() == "Z":
+        return dt.UTC
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+    return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+
+
+def timestamp_sql(json_value: str) -> str:
+    """SQL turning a DuckDB JSON value into TIMESTAMPTZ by the same rules (session zone UTC)."""
+    return (
+        f"CASE json_type({json_value}) "
+        f"WHEN 'VARCHAR' THEN try_cast(({json_value})->>'$' AS TIMESTAMPTZ) "
+        f"WHEN 'BIGINT' THEN try(to_timestamp(CAST(({json_value})->>'$' AS DOUBLE))) "
+        f"WHEN 'UBIGINT' THEN try(to_timestamp(CAST(({json_value})->>'$' AS DOUBLE))) "
+        f"WHEN 'DOUBLE' THEN try(to_timestamp(CAST(({json_value})->>'$' AS DOUBLE))) "
+        "END"
+    )
