@@ -1,4 +1,4 @@
-"""The catalog: the single source of truth for cursors, committed files, batches, leases and runs."""
+"""The catalog: the one source of truth for cursors, committed files, batches, leases, runs."""
 
 from __future__ import annotations
 
@@ -412,9 +412,7 @@ class Catalog:
                     ],
                 )
 
-    def live_files(
-        self, dataset: str | None = None, kind: str | None = "data"
-    ) -> list[FileRecord]:
+    def live_files(self, dataset: str | None = None, kind: str | None = "data") -> list[FileRecord]:
         """Committed files not removed, optionally for one dataset and kind."""
         query = sa.select(files).where(files.c.removed_at.is_(None))
         if dataset is not None:
@@ -451,7 +449,9 @@ class Catalog:
     def start_run(self, run_id: str, flow: str) -> None:
         """Record that a flow run started."""
         with self.transaction() as conn:
-            conn.execute(runs.insert().values(id=run_id, flow=flow, started_at=utcnow(), state="RUNNING"))
+            conn.execute(
+                runs.insert().values(id=run_id, flow=flow, started_at=utcnow(), state="RUNNING")
+            )
 
     def finish_run(self, run_id: str, state: str, summary: dict[str, Any]) -> None:
         """Record how a flow run ended, with its summary."""
@@ -527,9 +527,7 @@ def _apply_advance(conn: Connection, adv: SourceAdvance, now: dt.datetime) -> No
     if adv.previous is None:
         try:
             with conn.begin_nested():
-                conn.execute(
-                    sources.insert().values(dataset=adv.dataset, first_seen=now, **values)
-                )
+                conn.execute(sources.insert().values(dataset=adv.dataset, first_seen=now, **values))
         except IntegrityError:
             raise CatalogError(
                 f"{adv.path}: another worker registered this {adv.dataset} source meanwhile; "

@@ -50,7 +50,7 @@ class DatasetResult:
 
 
 def worker_id() -> str:
-    """This process's name in leases and batches."""
+    """The name of this process in leases and batches."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
@@ -193,7 +193,9 @@ class BatchWriter:
         """Quarantine a line that can never be read (oversized, or cut off in a rotated file)."""
         self.touched[id(item.plan)] = item.plan
         raw = _redact(item.head, self.dataset.secret_keys)
-        self._quarantine(item.plan.file.display, item.start, item.reason, raw, item.length, item.plan)
+        self._quarantine(
+            item.plan.file.display, item.start, item.reason, raw, item.length, item.plan
+        )
 
     def plan_done(self, plan: ReadPlan) -> None:
         """A file is read to its end: commit if enough input has gone by since the last one."""
@@ -247,14 +249,14 @@ class BatchWriter:
             self.loaded_dates.add(date)
             paths = [str(self.lake.absolute(p)) for p in self.committed_by_date.get(date, [])]
             if paths:
-                self.db.execute(
-                    "INSERT INTO seen SELECT _line_hash FROM read_parquet(?)", [paths]
-                )
+                self.db.execute("INSERT INTO seen SELECT _line_hash FROM read_parquet(?)", [paths])
         before = self._count("SELECT count(*) FROM typed WHERE _reason IS NULL")
         self.db.execute(
-            """DELETE FROM typed WHERE _reason IS NULL AND (
-                   _line_hash IN (SELECT h FROM seen)
-                   OR _i NOT IN (SELECT min(_i) FROM typed WHERE _reason IS NULL GROUP BY _line_hash))"""
+            """
+            DELETE FROM typed WHERE _reason IS NULL AND (
+                _line_hash IN (SELECT h FROM seen)
+                OR _i NOT IN (
+                    SELECT min(_i) FROM typed WHERE _reason IS NULL GROUP BY _line_hash))"""
         )
         after = self._count("SELECT count(*) FROM typed WHERE _reason IS NULL")
         self.db.execute("INSERT INTO seen SELECT _line_hash FROM typed WHERE _reason IS NULL")

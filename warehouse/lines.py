@@ -75,12 +75,12 @@ def line_block(segments: list[Segment], max_line_bytes: int) -> LineBlock:
     flagged = buffer
     if len(oversized) or bad_utf8:
         mutable = bytearray(buffer)
-        for index in oversized:
-            flags[index] = FLAG_OVERSIZED
-            mutable[starts[index] : ends[index]] = b" " * int(lengths[index])
-        for index in bad_utf8:
-            flags[index] = FLAG_BAD_UTF8
-            mutable[starts[index] : ends[index]] = b" " * int(lengths[index])
+        marks = [(int(i), FLAG_OVERSIZED) for i in oversized] + [
+            (i, FLAG_BAD_UTF8) for i in bad_utf8
+        ]
+        for line, flag in marks:
+            flags[line] = flag
+            mutable[starts[line] : ends[line]] = b" " * int(lengths[line])
         flagged = bytes(mutable)
     arrow_offsets = np.empty(count + 1, dtype=np.int32 if len(buffer) < 2**31 else np.int64)
     arrow_offsets[:-1] = starts

@@ -100,7 +100,8 @@ def _type_problem(column: Column, ref: str) -> str | None:
     expected = column.type.lower()
     return (
         f"WHEN {ref} IS NOT NULL AND json_type({ref}) NOT IN ({accepted}) "
-        f"THEN 'wrong type: {column.name} is ' || lower(json_type({ref})) || ', expected {expected}'"
+        f"THEN 'wrong type: {column.name} is ' || lower(json_type({ref})) "
+        f"|| ', expected {expected}'"
     )
 
 

@@ -26,9 +26,7 @@ _DUCK_TYPES = {
 
 
 def _empty_select(schema: pa.Schema) -> str:
-    columns = ", ".join(
-        f"CAST(NULL AS {_DUCK_TYPES[f.type]}) AS {quote(f.name)}" for f in schema
-    )
+    columns = ", ".join(f"CAST(NULL AS {_DUCK_TYPES[f.type]}) AS {quote(f.name)}" for f in schema)
     return f"SELECT {columns} WHERE false"
 
 
@@ -66,9 +64,7 @@ def view_definitions(catalog: Catalog, lake: Lake) -> dict[str, str]:
             quarantine.append(record)
         else:
             by_dataset.setdefault(record.dataset, []).append(record)
-    views = {
-        d.name: stream_view_sql(lake, d, by_dataset.get(d.name, [])) for d in STREAMS
-    }
+    views = {d.name: stream_view_sql(lake, d, by_dataset.get(d.name, [])) for d in STREAMS}
     views["quarantine"] = quarantine_view_sql(lake, quarantine)
     return views
 

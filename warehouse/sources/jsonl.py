@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from warehouse.catalog import SourceAdvance, SourceState
 from warehouse.errors import SourceError
@@ -147,7 +147,7 @@ def discover(root: Path, patterns: tuple[str, ...]) -> tuple[list[SourceFile], l
 def _open(file: SourceFile) -> BinaryIO:
     try:
         if file.compressed:
-            return gzip.open(file.path, "rb")
+            return cast(BinaryIO, gzip.open(file.path, "rb"))
         return file.path.open("rb")
     except OSError as exc:
         raise SourceError(file.path, f"cannot open ({exc.strerror or exc})") from None

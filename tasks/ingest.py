@@ -1,0 +1,49 @@
+"""Tasks that ingest one stream and refresh the views."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+
+from warehouse.catalog import Catalog
+from warehouse.datasets import stream_named
+from warehouse.ingest import DatasetResult, ingest_stream
+from warehouse.lake import Lake
+from warehouse.settings import Settings
+from warehouse.views import write_views_db
+
+
+@task(
+    name="ingest-dataset", retries=2, retry_delay_seconds=[2, 10], task_run_name="ingest {dataset}"
+)
+def ingest_dataset(settings: Settings, dataset: str) -> DatasetResult:
+    """Ingest the new lines of one stream; expected failures are returned, not raised."""
+    logger = get_run_logger()
+    catalog = Catalog(settings.resolved_catalog_url)
+    try:
+        result = ingest_stream(settings, catalog, stream_named(dataset))
+    finally:
+        catalog.dispose()
+    if result.skipped:
+        logger.warning("skipped: %s", result.skipped)
+    logger.info(
+        "%s: %d rows, %d quarantined, %d duplicates dropped, %.1f MB read in %.2fs",
+        dataset,
+        result.rows,
+        result.quarantined,
+        result.duplicates,
+        result.bytes_read / 1e6,
+        result.seconds,
+    )
+    for error in result.errors:
+        logger.error("%s", error)
+    return result
+
+
+@task(name="refresh-views", retries=2, retry_delay_seconds=[1, 5])
+def refresh_views(settings: Settings) -> str:
+    """Rewrite <lake>/seneca.duckdb so any DuckDB client sees the committed files."""
+    catalog = Catalog(settings.resolved_catalog_url)
+    try:
+        return str(write_views_db(catalog, Lake(settings.lake)))
+    finally:
+        catalog.dispose()

@@ -1,0 +1,47 @@
+"""Shared fixtures: an isolated Prefect home, and the Prefect test harness once per session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Before anything imports prefect: keep its state out of the user's home and telemetry off.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="seneca-test-prefect-"))
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """A real Prefect API (ephemeral, SQLite-backed) for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def sample_tree(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """Synthetic Marcus data (3 days, scale 1) shared read-only by tests of the session."""
+    from warehouse.sample import write_sample
+
+    return write_sample(tmp_path_factory.mktemp("sample") / "marcus-sample", days=3, scale=1.0)
+
+
+def service_unavailable(what: str) -> None:
+    """Skip a test whose service is missing, except in CI where that is a failure."""
+    if IN_CI:
+        pytest.fail(f"{what} is not available, and CI must run this test")
+    pytest.skip(f"{what} is not available")
+
+
+def lake_files(lake: Path) -> set[str]:
+    """Every Parquet file under a lake, relative to it."""
+    return {p.relative_to(lake).as_posix() for p in lake.rglob("*.parquet")}

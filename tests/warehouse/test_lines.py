@@ -1,0 +1,38 @@
+import pytest
+
+from warehouse.lines import FLAG_BAD_UTF8, FLAG_OK, FLAG_OVERSIZED, Segment, line_block
+
+pytestmark = pytest.mark.unit
+
+
+def test_lines_carry_source_and_absolute_offsets():
+    first = Segment("a.jsonl", 100, b'{"a": 1}\n{"a": 2}\n')
+    second = Segment("b.jsonl", 0, b'{"b": 1}\n')
+    block = line_block([first, second], max_line_bytes=1000)
+    table = block.table.to_pydict()
+    assert table["_source"] == ["a.jsonl", "a.jsonl", "b.jsonl"]
+    assert table["_offset"] == [100, 109, 0]
+    assert table["line"] == ['{"a": 1}\n', '{"a": 2}\n', '{"b": 1}\n']
+    assert table["_flag"] == [FLAG_OK] * 3
+    assert [block.raw(i) for i in range(3)] == [b'{"a": 1}', b'{"a": 2}', b'{"b": 1}']
+
+
+def test_invalid_utf8_and_oversized_lines_are_flagged_and_blanked():
+    data = b'{"ok": 1}\n{"bad": "\xff\xfe"}\n' + b'{"big": "' + b"x" * 50 + b'"}\n{"ok": 2}\n'
+    block = line_block([Segment("f", 0, data)], max_line_bytes=40)
+    table = block.table.to_pydict()
+    assert table["_flag"] == [FLAG_OK, FLAG_BAD_UTF8, FLAG_OVERSIZED, FLAG_OK]
+    assert table["line"][1].strip() == ""
+    assert table["line"][2].strip() == ""
+    assert block.raw(1) == b'{"bad": "\xff\xfe"}'
+    assert block.raw(2).startswith(b'{"big": "xxx')
+    assert table["_offset"] == [0, 10, 24, 86]
+
+
+def test_several_invalid_lines_in_one_block_are_all_found():
+    lines = [b'{"n": %d}' % i for i in range(50)]
+    for bad in (3, 17, 49):
+        lines[bad] = b'{"n": "\xc3\x28"}'
+    block = line_block([Segment("f", 0, b"\n".join(lines) + b"\n")], max_line_bytes=1000)
+    flags = block.table.column("_flag").to_pylist()
+    assert [i for i, f in enumerate(flags) if f == FLAG_BAD_UTF8] == [3, 17, 49]
