@@ -136,7 +136,11 @@ def typing_sql(dataset: StreamDataset, source_table: str) -> str:
     raw = "rtrim(line, chr(10))"
     if dataset.secret_keys:
         patch = "{" + ", ".join(f'"{k}": null' for k in dataset.secret_keys) + "}"
-        raw = f"CAST(json_merge_patch({raw}, {literal(patch)}) AS VARCHAR)"
+        # Only valid JSON objects can be patched; quarantined lines are redacted elsewhere.
+        raw = (
+            f"CASE WHEN v IS NOT NULL AND json_type(line) = 'OBJECT' "
+            f"THEN CAST(json_merge_patch({raw}, {literal(patch)}) AS VARCHAR) ELSE {raw} END"
+        )
 
     col_json = ",\n      ".join(f"{ref} AS c_{name}" for name, ref in col_refs.items())
     col_values = ",\n    ".join(

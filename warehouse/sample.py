@@ -119,7 +119,11 @@ _DONE_MESSAGES = (
     "Completed implementation with tests and docs",
 )
 _BLOCKERS = (
-    ("Database migration conflicts with the orders table owned by another task", "high", "dependency"),
+    (
+        "Database migration conflicts with the orders table owned by another task",
+        "high",
+        "dependency",
+    ),
     ("CI runner out of disk space, cannot run the test suite", "medium", "infrastructure"),
     ("API contract for payments is undefined, need a decision", "high", "requirements"),
     ("Tool call to the kanban provider keeps timing out", "medium", "tool_error"),
@@ -458,7 +462,7 @@ def build_world(seed: int, start: dt.date, days: int, scale: float) -> World:
             "0.3.7" if d < 2 else "0.3.8",
             tuple(active),
             tuple(windows),
-            begin + rng.randrange(2 * _HOUR, 5 * _HOUR) if d == dual else None,
+            begin + rng.randrange(9 * _HOUR, 12 * _HOUR) if d == dual else None,
         )
         processes.append(proc)
         last_process = d == days - 1
@@ -582,9 +586,7 @@ class _Sink:
         meter.files.append(path)
         self._raw: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
         # mtime=0 keeps gzip output byte-identical across runs.
-        self._gz = (
-            gzip.GzipFile(path.name[:-3], "wb", 1, self._raw, mtime=0) if gz else None
-        )
+        self._gz = gzip.GzipFile(path.name[:-3], "wb", 1, self._raw, mtime=0) if gz else None
         self._meter = meter
         self._buf: list[str] = []
         self._size = 0
@@ -738,7 +740,7 @@ class _Writer:
         self.instructions = [
             _J(
                 "## Task instructions\n"
-                + "\n".join(f"{k + 1}. {self._text(2, 4)}" for k in range(rng.randint(8, 14)))
+                + "\n".join(f"{k + 1}. {self._text(2, 4)}" for k in range(rng.randint(10, 18)))
             )
             for _ in range(16)
         ]
@@ -756,7 +758,7 @@ class _Writer:
                     "apis": [f"/api/v1/{rng.choice(_LABELS)}" for _ in range(rng.randint(1, 3))],
                     "patterns": {"error_handling": "exceptions", "tests": "pytest"},
                 }
-                for _ in range(rng.randint(3, 6))
+                for _ in range(rng.randint(5, 9))
             ]
             self.contexts.append(_J(impls))
         self.decisions = [
@@ -820,10 +822,11 @@ class _Writer:
         gz = day <= self.w.days - 3
         name = f"audit_{_file_date(p.start_us)}.jsonl" + (".gz" if gz else "")
         self.audit_sink = _Sink(self.audit_dir / name, self.meter, gz=gz)
+        # The conversation logger is imported a moment before the server names its realtime log.
+        conv, dec = self._pair(p.start_us - 2 * _US)
         self.rt_sink = _Sink(
-            self.conv_dir / f"realtime_{self._stamp(p.start_us + 2 * _US)}.jsonl", self.meter
+            self.conv_dir / f"realtime_{self._stamp(p.start_us)}.jsonl", self.meter
         )
-        conv, dec = self._pair(p.start_us)
         self.conv_sinks = [conv]
         self.dec_sinks = [dec]
         self.ctx = _J({"host": p.host, "transport": p.transport, "version": p.version})
@@ -977,7 +980,9 @@ class _Writer:
             inline_ts=True,
         )
 
-    def _kanban(self, us: int, direction: str, action: str, data: str, monitor: bool = False) -> None:
+    def _kanban(
+        self, us: int, direction: str, action: str, data: str, monitor: bool = False
+    ) -> None:
         kind = "pm_to_kanban" if direction == "to_kanban" else "kanban_to_pm"
         self._conv(
             us,
@@ -992,13 +997,18 @@ class _Writer:
 
     def _tool_rt(self, us: int, tool: str, length: int) -> None:
         p = self.proc.active_project_at(us)
-        self._rt(us, "mcp_tool_call_start", f', "tool": "{tool}", "project_name": {self.proj_names[p]}')
         self._rt(
-            us + 900,
-            "mcp_creating_response",
-            f', "tool": "{tool}", "has_result": true, "result_type": "dict"',
+            us, "mcp_tool_call_start", f', "tool": "{tool}", "project_name": {self.proj_names[p]}'
         )
-        self._rt(us + 1200, "mcp_returning_response", f', "tool": "{tool}", "response_length": {length}')
+        if length > 2000:
+            self._rt(
+                us + 900,
+                "mcp_creating_response",
+                f', "tool": "{tool}", "has_result": true, "result_type": "dict"',
+            )
+        self._rt(
+            us + 1200, "mcp_returning_response", f', "tool": "{tool}", "response_length": {length}'
+        )
 
     # --- schedule -----------------------------------------------------------------------------
 
@@ -1040,7 +1050,13 @@ class _Writer:
             add((since, self.on_select_project, j, 0))
         if p.second_logger_us is not None:
             add((p.second_logger_us, self.on_second_logger, 0, 0))
-        fillers = (self.on_ping,) * 5 + (self.on_status,) * 4 + (self.on_agent_status, self.on_no_task)
+        # Weights: agents poll health and status far more often than they find no work.
+        fillers = (
+            (self.on_ping,) * 10
+            + (self.on_status,) * 7
+            + (self.on_agent_status,) * 2
+            + (self.on_no_task,)
+        )
         for agent, lo, hi in p.agent_windows:
             add((lo - rng.randrange(5 * _US, 40 * _US), self.on_auth, agent, 0))
             t = lo + rng.randrange(_MIN, 10 * _MIN)
@@ -1202,9 +1218,13 @@ class _Writer:
         n = self.tasks_of[j]
         prd = self.prds[j % len(self.prds)]
         self._rt(us, "create_project_start", f', "project_name": {pn}')
-        self._ae(us + 1000, "planning_start", f'{{"project_name": {pn}, "source": "create_project"}}')
+        self._ae(
+            us + 1000, "planning_start", f'{{"project_name": {pn}, "source": "create_project"}}'
+        )
         self._thinking(
-            us + 2000, '"Decomposing PRD into tasks"', f'{{"project_name": {pn}, "prd_length": {len(prd)}}}'
+            us + 2000,
+            '"Decomposing PRD into tasks"',
+            f'{{"project_name": {pn}, "prd_length": {len(prd)}}}',
         )
         planning = rng.randrange(40 * _US, 150 * _US)
         if rng.random() < 0.5:
@@ -1278,7 +1298,9 @@ class _Writer:
             f'"provider": "{_PROVIDER}"}}, "message": "Switched active project"}}'
         )
         self._tool_rt(us, "select_project", len(result))
-        self._thinking(us + 3000, '"Active project switched"', f'{{"project_id": "{p.registry_id}"}}')
+        self._thinking(
+            us + 3000, '"Active project switched"', f'{{"project_id": "{p.registry_id}"}}'
+        )
         self._call(us, _ADMIN_CLIENT, "select_project", f'{{"project_name": {pn}}}', result, 5, 60)
 
     def on_auth(self, us: int, agent: int, _b: int) -> None:
@@ -1325,7 +1347,9 @@ class _Writer:
             f'"Registering as {a.role} agent"',
             f'{{"role": "{a.role}", "skills": {skills}}}',
         )
-        args = f'{{"agent_id": "{aid}", "name": "{a.name}", "role": "{a.role}", "skills": {skills}}}'
+        args = (
+            f'{{"agent_id": "{aid}", "name": "{a.name}", "role": "{a.role}", "skills": {skills}}}'
+        )
         result = (
             f'{{"success": true, "message": "Agent {aid} registered successfully", "agent": '
             f'{{"id": "{aid}", "name": "{a.name}", "role": "{a.role}", "skills": {skills}, '
@@ -1346,7 +1370,9 @@ class _Writer:
             "null",
             '{"role": "observer", "metadata": {"ui": "dashboard"}}',
         )
-        dur = "" if self.rng.random() < 0.5 else f', "duration_ms": {self.rng.uniform(0.02, 0.2):.3f}'
+        dur = (
+            "" if self.rng.random() < 0.5 else f', "duration_ms": {self.rng.uniform(0.02, 0.2):.3f}'
+        )
         self._audit(
             us + 2 * _US,
             "access_denied",
@@ -1355,3 +1381,599 @@ class _Writer:
             f'{{"reason": "Tool \'request_next_task\' not allowed for role observer"{dur}}}',
             success=False,
         )
+
+    # --- handlers: task lifecycle -------------------------------------------------------------
+
+    def _task_agent(self, task: Task) -> tuple[int, str]:
+        assert task.agent is not None
+        return task.agent, self.w.agents[task.agent].agent_id
+
+    def on_assign(self, us: int, ti: int, _b: int) -> None:
+        rng = self.rng
+        w = self.w
+        task = w.tasks[ti]
+        agent, aid = self._task_agent(task)
+        name = self.task_names[ti]
+        proj = w.projects[task.project]
+        self._ae(us, "task_request", f'{{"worker_id": "{aid}"}}')
+        self._rt(
+            us + 200,
+            "task_request",
+            f', "worker_id": "{aid}", "source": "{aid}", "target": "marcus"',
+        )
+        self._rt(
+            us + 500,
+            "mcp_tool_call_start",
+            f', "tool": "request_next_task", "project_name": '
+            f"{self.proj_names[self.proc.active_project_at(us)]}",
+        )
+        self._worker_msg(
+            us + 400, agent, "worker_to_pm", '"Requesting next task"', f'{{"worker_id": "{aid}"}}'
+        )
+        if rng.random() < 0.5:
+            self._thinking(
+                us + 30_000,
+                self.thoughts[rng.randrange(2)],
+                f'{{"agent_id": "{aid}", "candidate_tasks": {rng.randrange(1, 9)}}}',
+            )
+        decide = us + rng.randrange(500_000, 4 * _US)
+        others = self.project_tasks[task.project]
+        alternatives = ", ".join(
+            self.task_names[others[rng.randrange(len(others))]] for _ in range(2)
+        )
+        score = "null" if rng.random() < 0.1 else f"{rng.uniform(0.55, 0.98):.2f}"
+        self._conv(
+            decide,
+            f'"conversation_type": "decision", "decision": {_J(f"Assign task {task.name!r} to {aid}")}, '
+            f'"rationale": {self.rationales[rng.randrange(len(self.rationales))]}, '
+            f'"alternatives_considered": [{alternatives}], "confidence_score": {score}, '
+            f'"decision_factors": {{"skill_match": {rng.uniform(0.4, 1):.2f}, '
+            f'"priority": "{task.priority}", "dependencies_met": true}}',
+            '"pm_decision"',
+            "marcus",
+            "info",
+            inline_ts=True,
+        )
+        self._kanban(
+            decide + 100_000,
+            "to_kanban",
+            "update_task",
+            f'{{"task_id": "{task.task_id}", "status": "in_progress", "assigned_to": "{aid}"}}',
+        )
+        self._rt(
+            decide + 200_000,
+            "task_assignment",
+            f', "agent_id": "{aid}", "task_id": "{task.task_id}", "task_name": {name}, '
+            f'"priority": "{task.priority}", "source": "marcus", "target": "{aid}"',
+        )
+        hours = repr(task.estimated_hours)
+        self._ae(
+            decide + 210_000,
+            "task_assignment",
+            f'{{"worker_id": "{aid}", "task": {{"id": "{task.task_id}", "name": {name}, '
+            f'"priority": "{task.priority}", "estimated_hours": {hours}}}}}',
+        )
+        self._worker_msg(
+            decide + 300_000,
+            agent,
+            "pm_to_worker",
+            _J(f"Task assigned: {task.name}"),
+            self._metadata(decide, task, "in_progress", 0),
+        )
+        deps = ", ".join(
+            f'"{w.tasks[others[rng.randrange(len(others))]].task_id}"'
+            for _ in range(rng.randrange(3))
+        )
+        slug = proj.name.lower().replace(" ", "-")
+        result = (
+            f'{{"success": true, "task": {{"id": "{task.task_id}", "name": {name}, '
+            f'"description": {_J(task.description)}, "priority": "{task.priority}", '
+            f'"estimated_hours": {hours}, "labels": {_J(list(task.labels))}, '
+            f'"dependencies": [{deps}], '
+            f'"instructions": {self.instructions[rng.randrange(len(self.instructions))]}, '
+            f'"full_context": {{"previous_implementations": '
+            f"{self.contexts[rng.randrange(len(self.contexts))]}}}, "
+            f'"project_root": "/home/marcus/projects/{slug}"}}, '
+            f'"project_id": "{proj.registry_id}", "assigned_at": "{iso_utc(decide)}"}}'
+        )
+        self._rt(
+            decide + 400_000,
+            "mcp_creating_response",
+            ', "tool": "request_next_task", "has_result": true, "result_type": "dict"',
+        )
+        self._rt(
+            decide + 420_000,
+            "mcp_returning_response",
+            f', "tool": "request_next_task", "response_length": {len(result)}',
+        )
+        ms = (decide - us) / 1000
+        self._call(
+            us,
+            self.clients[agent],
+            "request_next_task",
+            f'{{"agent_id": "{aid}"}}',
+            result,
+            ms + 450,
+            ms + 900,
+        )
+
+    def on_step(self, us: int, ti: int, k: int) -> None:
+        rng = self.rng
+        task = self.w.tasks[ti]
+        step = task.steps[k]
+        agent, aid = self._task_agent(task)
+        tid = task.task_id
+        msg = _J(step.message)
+        status, pct = step.status, step.progress
+        self._ae(
+            us,
+            "progress_update",
+            f'{{"agent_id": "{aid}", "task_id": "{tid}", "status": "{status}", '
+            f'"progress": {pct}, "message": {msg}}}',
+        )
+        if status == "blocked":
+            self._blocker(us, task, step)
+            return
+        self._worker_msg(
+            us + 300,
+            agent,
+            "worker_to_pm",
+            _J(f"Progress update: {step.message} ({pct}%)"),
+            self._metadata(us, task, status, pct),
+        )
+        if rng.random() < 0.5:
+            self._kanban(
+                us + 5000,
+                "to_kanban",
+                "add_comment",
+                f'{{"task_id": "{tid}", "comment": {_J(f"📊 Progress: {pct}% - {step.message}")}}}',
+            )
+        args = (
+            f'{{"agent_id": "{aid}", "task_id": "{tid}", "status": "{status}", '
+            f'"progress": {pct}, "message": {msg}}}'
+        )
+        if rng.random() < 0.02:
+            # Returning {"success": false} is still a successful tool call for the audit log.
+            result = (
+                f'{{"success": false, "error": "Task {tid} is not assigned to {aid}", '
+                f'"retry_reason": "assignment_lease_expired"}}'
+            )
+            self._conv(
+                us + 9000,
+                f'"tool_name": "report_task_progress", "arguments": {args}, '
+                f'"error": "Task {tid} is not assigned to {aid}", '
+                f'"retry_reason": "assignment_lease_expired", "response": {result}',
+                "\"MCP tool 'report_task_progress' returned failure\"",
+                "marcus",
+                "warning",
+                inline_ts=False,
+            )
+        elif status == "completed":
+            result = (
+                '{"success": true, "message": "Task completed", "next_action": "request_next_task", '
+                f'"completed_task": {{"id": "{tid}", "name": {self.task_names[ti]}}}}}'
+            )
+            self._kanban(
+                us + 7000, "to_kanban", "update_task", f'{{"task_id": "{tid}", "status": "done"}}'
+            )
+            self._tel(
+                us + 20_000,
+                "task_completed",
+                '{"task_phase": "implementation", "had_blocker": null, "duration_minutes": null}',
+            )
+        else:
+            result = '{"success": true, "message": "Progress updated successfully"}'
+        if rng.random() < 0.3:
+            self._thinking(
+                us + 8000,
+                "\"MCP tool 'report_task_progress' succeeded\"",
+                f'{{"tool_name": "report_task_progress", "arguments": {args}, "response": {result}}}',
+            )
+        self._tool_rt(us + 100, "report_task_progress", len(result))
+        self._call(us, self.clients[agent], "report_task_progress", args, result, 80, 900)
+
+    def _blocker(self, us: int, task: Task, step: TaskStep) -> None:
+        agent, aid = self._task_agent(task)
+        tid = task.task_id
+        severity = task.blocker_severity or "medium"
+        desc = _J(step.message)
+        self._worker_msg(
+            us + 300,
+            agent,
+            "worker_to_pm",
+            _J(f"Blocker reported: {step.message}"),
+            self._metadata(us, task, "blocked", step.progress),
+        )
+        self._kanban(
+            us + 5000,
+            "to_kanban",
+            "add_comment",
+            f'{{"task_id": "{tid}", "comment": {_J(f"🚫 BLOCKER ({severity.upper()}): {step.message}")}}}',
+        )
+        args = (
+            f'{{"agent_id": "{aid}", "task_id": "{tid}", "blocker_description": {desc}, '
+            f'"severity": "{severity}"}}'
+        )
+        result = (
+            f'{{"success": true, "message": "Blocker reported and task marked blocked", '
+            f'"severity": "{severity}", '
+            f'"ai_suggestions": {self.suggestions[self.rng.randrange(len(self.suggestions))]}}}'
+        )
+        self._tool_rt(us + 100, "report_blocker", len(result))
+        self._call(us, self.clients[agent], "report_blocker", args, result, 2000, 9000)
+        self._rt(
+            us + 10 * _US,
+            "task_unassigned",
+            f', "agent_id": "{aid}", "task_id": "{tid}", "reason": "blocked"',
+        )
+        self._tel(
+            us + 11 * _US,
+            "task_blocked",
+            f'{{"blocker_type": "{task.blocker_type}", "severity": "{severity}"}}',
+        )
+
+    def on_context(self, us: int, ti: int, _b: int) -> None:
+        rng = self.rng
+        task = self.w.tasks[ti]
+        agent, aid = self._task_agent(task)
+        tid = task.task_id
+        self._ae(
+            us,
+            "context_requested",
+            f'{{"agent_id": "{aid}", "task_id": "{tid}", "include_dependencies": true}}',
+        )
+        decisions = self.decisions
+        result = (
+            f'{{"success": true, "context": {{"task_id": "{tid}", "task_name": {self.task_names[ti]}, '
+            f'"previous_implementations": {self.contexts[rng.randrange(len(self.contexts))]}, '
+            f'"architectural_decisions": [{decisions[rng.randrange(len(decisions))]}, '
+            f"{decisions[rng.randrange(len(decisions))]}], "
+            f'"dependent_tasks": [], "related_patterns": {{"testing": "pytest", "api": "rest"}}}}}}'
+        )
+        self._tool_rt(us + 100, "get_task_context", len(result))
+        self._call(
+            us, self.clients[agent], "get_task_context", f'{{"task_id": "{tid}"}}', result, 30, 400
+        )
+
+    def on_decision(self, us: int, ti: int, _b: int) -> None:
+        rng = self.rng
+        task = self.w.tasks[ti]
+        agent, aid = self._task_agent(task)
+        tid = task.task_id
+        text = _J(rng.choice(_SENTENCES))
+        args = f'{{"agent_id": "{aid}", "task_id": "{tid}", "decision": {text}}}'
+        result = (
+            f'{{"success": true, "decision_id": "dec_{rng.randrange(1, 40)}_{us / _US:.6f}", '
+            '"message": "Decision logged and cross-referenced", "affected_tasks": 2}'
+        )
+        self._kanban(
+            us + 5000,
+            "to_kanban",
+            "add_comment",
+            f'{{"task_id": "{tid}", "comment": {_J("📌 Decision: " + json.loads(text))}}}',
+        )
+        self._tool_rt(us + 100, "log_decision", len(result))
+        self._call(us, self.clients[agent], "log_decision", args, result, 20, 200)
+
+    def on_artifact(self, us: int, ti: int, _b: int) -> None:
+        rng = self.rng
+        task = self.w.tasks[ti]
+        agent, _aid = self._task_agent(task)
+        tid = task.task_id
+        slug = self.w.projects[task.project].name.lower().replace(" ", "-")
+        fname = task.name.lower().replace(" ", "_") + "_design.md"
+        args = (
+            f'{{"task_id": "{tid}", "filename": "{fname}", '
+            f'"content": {self.artifacts[rng.randrange(len(self.artifacts))]}, '
+            f'"artifact_type": "design", "project_root": "/home/marcus/projects/{slug}", '
+            '"description": "Design notes"}'
+        )
+        result = (
+            f'{{"success": true, "artifact_id": "art_{tid}_{us / _US:.6f}", '
+            f'"location": "docs/design/{fname}", "message": "Artifact stored"}}'
+        )
+        self._call(us, self.clients[agent], "log_artifact", args, result, 10, 120)
+
+    # --- handlers: polling --------------------------------------------------------------------
+
+    def on_ping(self, us: int, agent: int, _b: int) -> None:
+        # agent < 0: a call before anyone authenticated, logged with null client fields.
+        rng = self.rng
+        client = self.clients[agent] if agent >= 0 else _NULL_CLIENT
+        source = self.w.agents[agent].agent_id if agent >= 0 else "unknown"
+        ctype = '"agent"' if agent >= 0 else "null"
+        echo = f"health-{rng.randrange(10**6):06d}"
+        self._ae(
+            us,
+            "ping_request",
+            f'{{"echo": "{echo}", "source": "{source}", "client_type": {ctype}}}',
+        )
+        self._rt(us + 100, "ping_request", f', "source": "{source}", "echo": "{echo}"')
+        self._rt(us + 900, "ping_response", f', "status": "online", "echo": "{echo}"')
+        result = (
+            f'{{"success": true, "status": "online", "service": "Marcus MCP", "echo": "{echo}", '
+            f'"timestamp": "{iso_utc(us)}", "health": {{"status": "healthy", '
+            f'"active_agents": {len(self.sessions)}, "uptime_seconds": '
+            f'{(us - self.proc.start_us) // _US}, "memory_mb": {rng.randrange(180, 900)}}}, '
+            f'"version": "{self.proc.version}"}}'
+        )
+        self._call(us, client, "ping", f'{{"echo": "{echo}"}}', result, 0.4, 6.0)
+
+    def _status_fragment(self, j: int, us: int) -> str:
+        rng = self.rng
+        w = self.w
+        ids = self.project_tasks[j]
+        sample = [w.tasks[ids[rng.randrange(len(ids))]] for _ in range(min(45, len(ids)))]
+        counts = {"todo": 0, "in_progress": 0, "done": 0, "blocked": 0}
+        rows = []
+        for t in sample:
+            status, pct = "todo", 0
+            if t.assigned_us is not None and t.assigned_us <= us:
+                status = "in_progress"
+                for s in t.steps:
+                    if s.at_us > us:
+                        break
+                    pct = s.progress
+                    status = {"completed": "done", "blocked": "blocked"}.get(
+                        s.status, "in_progress"
+                    )
+            counts[status] += 1
+            agent = w.agents[t.agent].agent_id if t.agent is not None and status != "todo" else None
+            rows.append(
+                {
+                    "id": t.task_id,
+                    "name": t.name,
+                    "status": status,
+                    "assigned_to": agent,
+                    "progress": pct,
+                    "priority": t.priority,
+                    "estimated_hours": t.estimated_hours,
+                    "labels": list(t.labels),
+                }
+            )
+        total = len(ids)
+        scaled = {k: v * total // max(1, len(sample)) for k, v in counts.items()}
+        p = w.projects[j]
+        return _J(
+            {
+                "id": p.registry_id,
+                "name": p.registry_name,
+                "provider": _PROVIDER,
+                "total_tasks": total,
+                "completed": scaled["done"],
+                "in_progress": scaled["in_progress"],
+                "blocked": scaled["blocked"],
+                "todo": scaled["todo"],
+                "completion_percentage": round(100 * scaled["done"] / max(1, total), 1),
+                "tasks": rows,
+            }
+        )
+
+    def on_status(self, us: int, agent: int, _b: int) -> None:
+        j = self.proc.active_project_at(us)
+        n, frag = self.status_cache.get(j, (0, ""))
+        if not frag or n >= 40:
+            frag, n = self._status_fragment(j, us), 0
+        self.status_cache[j] = (n + 1, frag)
+        result = (
+            f'{{"success": true, "project": {frag}, "workers": {{"total": {len(self.w.agents)}, '
+            f'"active": {len(self.sessions)}}}, "generated_at": "{iso_utc(us)}"}}'
+        )
+        if self.rng.random() < 0.3:
+            self._thinking(
+                us + 4000,
+                "\"MCP tool 'get_project_status' succeeded\"",
+                '{"tool_name": "get_project_status", "arguments": {}, "response": {"success": true}}',
+            )
+        self._tool_rt(us + 100, "get_project_status", len(result))
+        self._call(us, self.clients[agent], "get_project_status", "{}", result, 40, 600)
+
+    def on_agent_status(self, us: int, agent: int, _b: int) -> None:
+        a = self.w.agents[agent]
+        result = (
+            f'{{"success": true, "agent": {{"id": "{a.agent_id}", "name": "{a.name}", '
+            f'"role": "{a.role}", "skills": {_J(list(a.skills))}, "model": "{a.model}", '
+            f'"status": "active", "performance_score": {self.rng.uniform(0.6, 1):.2f}}}}}'
+        )
+        self._tool_rt(us + 100, "get_agent_status", len(result))
+        self._call(
+            us,
+            self.clients[agent],
+            "get_agent_status",
+            f'{{"agent_id": "{a.agent_id}"}}',
+            result,
+            3,
+            50,
+        )
+
+    def on_no_task(self, us: int, agent: int, _b: int) -> None:
+        aid = self.w.agents[agent].agent_id
+        self._ae(us, "task_request", f'{{"worker_id": "{aid}"}}')
+        self._rt(
+            us + 200,
+            "task_request",
+            f', "worker_id": "{aid}", "source": "{aid}", "target": "marcus"',
+        )
+        self._thinking(us + 20_000, self.thoughts[5], f'{{"agent_id": "{aid}"}}')
+        args = f'{{"agent_id": "{aid}"}}'
+        result = (
+            '{"success": false, "message": "No suitable tasks available at this time", '
+            '"retry_after_seconds": 60, "retry_reason": "all_tasks_assigned"}'
+        )
+        self._worker_msg(
+            us + 30_000,
+            agent,
+            "pm_to_worker",
+            '"No tasks available"',
+            '{"reason": "no_suitable_tasks", "retry_after_seconds": 60}',
+        )
+        self._conv(
+            us + 31_000,
+            f'"tool_name": "request_next_task", "arguments": {args}, '
+            '"error": "No suitable tasks available at this time", '
+            f'"retry_reason": "all_tasks_assigned", "response": {result}',
+            "\"MCP tool 'request_next_task' returned failure\"",
+            "marcus",
+            "warning",
+            inline_ts=False,
+        )
+        self._call(us, self.clients[agent], "request_next_task", args, result, 30, 300)
+
+    def on_refresh(self, us: int, _a: int, _b: int) -> None:
+        rng = self.rng
+        j = self.proc.active_project_at(us)
+        p = self.w.projects[j]
+        n = self.tasks_of[j]
+        self._rt(us, "refresh_project_state_start", f', "project_name": {self.proj_names[j]}')
+        self._kanban(
+            us + 20_000,
+            "from_kanban",
+            "get_all_tasks",
+            f'{{"project_id": "{p.kanban_id}", "task_count": {n}}}',
+        )
+        self._rt(
+            us + 60_000,
+            "project_state_refreshed",
+            f', "task_count": {n}, "project_state": {{"total_tasks": {n}, '
+            f'"progress_percent": {rng.uniform(0, 100):.1f}, "team_velocity": '
+            f'{rng.uniform(0.5, 6):.2f}, "risk_level": "{rng.choice(("low", "medium", "high"))}"}}',
+        )
+
+    # --- handlers: quirks ---------------------------------------------------------------------
+
+    def on_legacy(self, us: int, _a: int, _b: int) -> None:
+        # Old Marcus versions wrote naive, space-separated UTC timestamps.
+        us = self.s_audit.tick_whole_second(us)
+        agent = 0
+        details = (
+            '{"arguments": {"echo": "legacy"}, "result": {"success": true, "status": "online"}, '
+            '"duration_ms": 1.25}'
+        )
+        assert self.audit_sink is not None
+        self.audit_sink.add(
+            f'{{"timestamp": "{_naive_seconds(us)}", "event_type": "tool_call", '
+            f'{self.clients[agent]}, "tool_name": "ping", "success": true, "details": {details}, '
+            f'"context": {self.ctx}}}\n'
+        )
+
+    def on_plain_text(self, us: int, info: int, _b: int) -> None:
+        # Plain stdlib logging on Marcus's loggers bypasses structlog: a non-JSON line.
+        stream = self.s_conv
+        if info:
+            line = f"Kanban sync lagging: {self.rng.randrange(2, 9)} task updates pending retry\n"
+            sinks = [*self.conv_sinks, *self.dec_sinks]
+        else:
+            line = f"Retrying board fetch in {self.rng.randrange(1, 5)}s\n"
+            sinks = list(self.conv_sinks)
+        for sink in sinks:
+            sink.add(line)
+        stream.bad += len(sinks)
+
+    def on_blank(self, us: int, di: int, _b: int) -> None:
+        self._bad_sink(DATASETS[di], us).add("\n")
+
+    def _bad_sink(self, dataset: str, us: int) -> _Sink:
+        if dataset == "audit_events":
+            sink = self.audit_sink
+        elif dataset == "conversation_events":
+            sink = self.conv_sinks[0]
+        elif dataset == "realtime_events":
+            sink = self.rt_sink
+        elif dataset == "agent_events":
+            sink = self._ae_sink(max(us, self.s_ae.last))
+        else:
+            sink = self._tel_sink(max(us, self.s_tel.last))
+        assert sink is not None
+        return sink
+
+    def on_bad(self, us: int, di: int, ki: int) -> None:
+        dataset = DATASETS[di]
+        kind = _BAD_KINDS[dataset][ki]
+        stream = self.streams[dataset]
+        ts = iso_utc(max(us, stream.last))
+        if dataset == "audit_events":
+            success = '"yes"' if kind == "type" else "true"
+            body = (
+                '"event_type": "tool_call", "client_id": null, "client_type": null, '
+                '"tool_name": "ping", "success": ' + success + ', "details": {"arguments": '
+                '{"echo": "@@"}, "result": null, "duration_ms": 2.5}, "context": ' + self.ctx
+            )
+        elif dataset == "conversation_events":
+            ts = iso_z(max(us, stream.last))
+            body = '"thought": "@@", "context": {}, "event": "thinking", "logger": "worker", "level": "debug"'
+        elif dataset == "realtime_events":
+            body = '"type": "ping_request", "source": "unknown", "echo": "@@"'
+        elif dataset == "agent_events":
+            progress = '"half"' if kind == "type" else "50"
+            body = (
+                '"event_type": "progress_update", "data": {"agent_id": "agent_unknown_0", '
+                '"task_id": "0", "status": "in_progress", "progress": '
+                + progress
+                + ', "message": "@@"}'
+            )
+        else:
+            body = (
+                f'"api_key": "{self.w.api_key}", "event": "error_occurred", '
+                f'"distinct_id": "{self.w.telemetry_id}", "properties": {{"error_type": "@@"}}'
+            )
+        stamp = {"no_ts": "", "bad_ts": '"timestamp": "yesterday", '}.get(
+            kind, f'"timestamp": "{ts}", '
+        )
+        if dataset == "telemetry_events":
+            # Telemetry puts its timestamp last, so even a cut line starts with the api_key.
+            line = "{" + body + (", " + stamp[:-2] if stamp else "") + "}\n"
+        else:
+            line = "{" + stamp + body + "}\n"
+        if kind == "text":
+            # A crash remnant: the line was cut mid-write and the next process appended after it.
+            line = line[: len(line) * 2 // 3] + "\n"
+        sink = self._bad_sink(dataset, us)
+        if kind == "utf8":
+            sink.add_bytes(line.replace("@@", "caf\udcff\udcfe").encode("utf-8", "surrogateescape"))
+        else:
+            sink.add(line.replace("@@", "x"))
+        stream.bad += 1
+
+    # --- result -------------------------------------------------------------------------------
+
+    def summary(self, out: Path) -> SampleSummary:
+        """Return what was written and the counts a correct reader must reproduce."""
+        return SampleSummary(
+            out=out,
+            marcus_root=self.root,
+            marcus_home=self.home,
+            files=len(self.meter.files),
+            bytes=self.meter.total,
+            expected_rows={ds: sum(s.rows.values()) for ds, s in self.streams.items()},
+            expected_quarantine={ds: s.bad for ds, s in self.streams.items()},
+            expected_rows_by_date={
+                ds: {_day_iso(d): n for d, n in sorted(s.rows.items())}
+                for ds, s in self.streams.items()
+            },
+        )
+
+
+def write_sample(
+    out: Path,
+    *,
+    days: int = 3,
+    scale: float = 1.0,
+    seed: int = 7,
+    start: dt.date = dt.date(2026, 6, 1),
+    progress: Callable[[int], None] | None = None,
+) -> SampleSummary:
+    """Write synthetic Marcus data under `out` and return what a correct reader must find."""
+    out = Path(out)
+    world = build_world(seed, start, days, scale)
+    for sub in (out / "marcus", out / "marcus_home"):
+        if sub.exists() and any(sub.iterdir()):
+            raise FileExistsError(f"{sub} is not empty; write the sample to a fresh directory")
+    meter = _Meter(progress)
+    writer = _Writer(world, out, meter)
+    writer.run()
+    summary = writer.summary(out)
+    manifest = {
+        k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(summary).items()
+    }
+    (out / "sample_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return summary

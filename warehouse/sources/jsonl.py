@@ -1,7 +1,10 @@
 """JSONL stream files: discovery, identity by fingerprint, and reading new complete lines.
 
 A file is identified by the sha256 of its first committed bytes (at most FINGERPRINT_BYTES),
-not by name or inode, so rotation (`.1`, `.gz`), truncation and replacement are detected.
+not by inode, so rotation (`.1`, `.gz`), truncation and replacement are detected. The hash also
+covers the file's stream name (its name without `.1`/`.gz`): Marcus writes byte-identical
+files under different names (a second ConversationLogger duplicates whole files), and those
+are distinct files, while `x.jsonl`, `x.jsonl.1` and `x.jsonl.gz` are generations of one.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ class ReadPlan:
         fp_len = min(FINGERPRINT_BYTES, self.cursor)
         return SourceAdvance(
             dataset=dataset,
-            fingerprint=hashlib.sha256(self.prefix[:fp_len]).hexdigest(),
+            fingerprint=fingerprint(self.file.display, self.prefix[:fp_len]),
             fp_len=fp_len,
             path=self.file.display,
             cursor=self.cursor,
@@ -105,6 +108,17 @@ class Unterminated:
     head: bytes
     length: int
     reason: str
+
+
+def stream_name(display: str) -> str:
+    """The name a file's records belong to, whatever its rotation suffix."""
+    name = display.removesuffix(".gz")
+    return name.removesuffix(".1")
+
+
+def fingerprint(display: str, prefix: bytes) -> str:
+    """Identity of a file: its stream name and its first bytes."""
+    return hashlib.sha256(stream_name(display).encode() + b"\0" + prefix).hexdigest()
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -188,7 +202,7 @@ def plan_reads(
         state = None
         for fp_len in fp_lens:
             if fp_len <= len(prefix):
-                key = (fp_len, hashlib.sha256(prefix[:fp_len]).hexdigest())
+                key = (fp_len, fingerprint(file.display, prefix[:fp_len]))
                 if key in by_fp:
                     state = by_fp[key]
                     break
