@@ -1,0 +1,149 @@
+"""The `seneca` command line: outputs, exit codes and error messages."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+pytestmark = pytest.mark.integration
+
+SENECA = str(Path(sys.executable).with_name("seneca"))
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SENECA, *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def ingested(prefect_api, sample_tree, tmp_path_factory):
+    lake = tmp_path_factory.mktemp("cli") / "lake"
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--marcus-root",
+            str(sample_tree.marcus_root),
+            "--marcus-home",
+            str(sample_tree.marcus_home),
+            "--lake",
+            str(lake),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"{sum(sample_tree.expected_rows.values()):,} rows committed" in result.output
+    return lake
+
+
+def test_sql_answers_from_the_views_without_starting_prefect(ingested, sample_tree):
+    code = (
+        "import sys; from flows.cli import app\n"
+        "try:\n"
+        f"    app(['sql', '--lake', {str(ingested)!r}, '--format', 'json', "
+        "'SELECT count(*) AS n FROM audit_events'])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "assert 'prefect' not in sys.modules, 'seneca sql imported prefect'\n"
+    )
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - began
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [{"n": sample_tree.expected_rows["audit_events"]}]
+    assert elapsed < 10  # generous: about a second on a quiet machine
+
+
+def test_sql_csv_and_parquet_outputs(ingested, sample_tree, tmp_path):
+    out = tmp_path / "events.csv"
+    done = run_cli(
+        "sql",
+        "--lake",
+        str(ingested),
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+        "SELECT event_type, count(*) AS n FROM agent_events GROUP BY ALL ORDER BY n DESC",
+    )
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == "event_type,n"
+    assert (
+        sum(int(line.split(",")[1]) for line in lines[1:])
+        == sample_tree.expected_rows["agent_events"]
+    )
+
+    parquet = tmp_path / "q.parquet"
+    done = run_cli(
+        "sql",
+        "--lake",
+        str(ingested),
+        "--format",
+        "parquet",
+        "--out",
+        str(parquet),
+        'SELECT dataset, source, "offset", reason FROM quarantine',
+    )
+    assert done.returncode == 0, done.stderr
+    import duckdb
+
+    count = duckdb.execute("SELECT count(*) FROM read_parquet(?)", [str(parquet)]).fetchone()[0]
+    assert count == sum(sample_tree.expected_quarantine.values())
+
+
+def test_bad_sql_is_one_line_and_exit_1(ingested):
+    done = run_cli("sql", "--lake", str(ingested), "SELECT nope FROM audit_events")
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: query failed")
+    assert "Traceback" not in done.stderr
+
+
+def test_usage_errors_exit_2(ingested):
+    assert run_cli("sql", "--lake", str(ingested), "--format", "xml", "SELECT 1").returncode == 2
+    assert (
+        run_cli("sql", "--lake", str(ingested), "--format", "parquet", "SELECT 1").returncode == 2
+    )
+    assert run_cli("frobnicate").returncode == 2
+
+
+def test_status_lists_every_dataset_with_its_rows(ingested, sample_tree):
+    done = run_cli("status", "--lake", str(ingested), COLUMNS="200")
+    assert done.returncode == 0, done.stderr
+    for dataset, rows in sample_tree.expected_rows.items():
+        line = next(line for line in done.stdout.splitlines() if dataset in line)
+        assert f"{rows:,}" in line
+        assert f" {sample_tree.expected_quarantine[dataset]:,} " in line
+    assert "lifecycle" in done.stdout or "ingest" in done.stdout
+
+
+def test_missing_root_is_one_clear_line_and_exit_1(prefect_api, tmp_path):
+    missing = tmp_path / "nowhere"
+    result = CliRunner().invoke(
+        app,
+        [
+            "ingest",
+            "--marcus-root",
+            str(missing),
+            "--marcus-home",
+            str(missing),
+            "--lake",
+            str(tmp_path / "lake"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert f"{missing}: Marcus directory does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_dataset_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(app, ["ingest", "--dataset", "nope", "--lake", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "unknown dataset 'nope'" in result.output
