@@ -12,7 +12,8 @@ def test_warehouse_imports_and_works_without_prefect(tmp_path):
     code = (
         "import sys\n"
         "sys.modules['prefect'] = None  # any import of prefect now fails\n"
-        "import warehouse.catalog, warehouse.ingest, warehouse.views, warehouse.sample, warehouse.status\n"
+        "import warehouse.catalog, warehouse.ingest, warehouse.views\n"
+        "import warehouse.sample, warehouse.status\n"
         "from warehouse.catalog import Catalog\n"
         f"Catalog('sqlite:///{tmp_path}/c.db')\n"
     )

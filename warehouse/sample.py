@@ -39,19 +39,8 @@ _FLUSH_CHARS = 1 << 20
 # Every Nth record of a stream lands on a whole second, so isoformat drops the fraction there.
 _WHOLE_SECOND_EVERY = 997
 
-_ANIMALS = (
-    "unicorn",
-    "otter",
-    "lynx",
-    "falcon",
-    "badger",
-    "heron",
-    "panda",
-    "koala",
-    "fox",
-    "raven",
-    "gecko",
-    "wombat",
+_ANIMALS = tuple(
+    "unicorn otter lynx falcon badger heron panda koala fox raven gecko wombat".split()
 )
 _ROLES = (
     ("backend", ("python", "fastapi", "postgresql", "sqlalchemy")),
@@ -580,17 +569,18 @@ class _Meter:
 class _Sink:
     """One output file, buffered; gzip-compressed when `gz`."""
 
-    __slots__ = ("_buf", "_gz", "_meter", "_pos", "_raw", "_size")
+    __slots__ = ("_buf", "_closed", "_gz", "_meter", "_pos", "_raw", "_size")
 
     def __init__(self, path: Path, meter: _Meter, *, gz: bool = False) -> None:
         meter.files.append(path)
-        self._raw: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._raw: IO[bytes] = open(path, "wb")
         # mtime=0 keeps gzip output byte-identical across runs.
         self._gz = gzip.GzipFile(path.name[:-3], "wb", 1, self._raw, mtime=0) if gz else None
         self._meter = meter
         self._buf: list[str] = []
         self._size = 0
         self._pos = 0
+        self._closed = False
 
     def add(self, line: str) -> None:
         self._buf.append(line)
@@ -622,6 +612,9 @@ class _Sink:
             self._report()
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self.flush()
         if self._gz is not None:
             # The gzip trailer is only written on close.
@@ -752,7 +745,9 @@ class _Writer:
                     "task_name": f"{rng.choice(_TASK_VERBS)} {rng.choice(_TASK_OBJECTS)}",
                     "summary": self._text(2, 4),
                     "files": [
-                        f"src/{rng.choice(_LABELS)}/{rng.choice(_TASK_OBJECTS).replace(' ', '_')}.py"
+                        "src/{}/{}.py".format(
+                            rng.choice(_LABELS), rng.choice(_TASK_OBJECTS).replace(" ", "_")
+                        )
                         for _ in range(rng.randint(2, 5))
                     ],
                     "apis": [f"/api/v1/{rng.choice(_LABELS)}" for _ in range(rng.randint(1, 3))],
@@ -764,7 +759,8 @@ class _Writer:
         self.decisions = [
             _J(
                 {
-                    "decision_id": f"dec_{k}_{1780000000 + rng.randrange(10**6)}.{rng.randrange(10**6):06d}",
+                    "decision_id": f"dec_{k}_{1780000000 + rng.randrange(10**6)}."
+                    f"{rng.randrange(10**6):06d}",
                     "what": self._text(1, 1),
                     "why": self._text(1, 2),
                     "impact": rng.choice(("low", "medium", "high")),
@@ -836,6 +832,7 @@ class _Writer:
         for sink in (self.audit_sink, self.rt_sink, *self.conv_sinks, *self.dec_sinks):
             if sink is not None:
                 sink.close()
+        self.audit_sink = self.rt_sink = None
         self.conv_sinks, self.dec_sinks = [], []
 
     def close(self) -> None:
@@ -1242,9 +1239,11 @@ class _Writer:
         )
         self._conv(
             done - _US,
-            f'"conversation_type": "decision", "decision": {_J(f"Create project {p.name} with {n} tasks")}, '
-            f'"rationale": "PRD decomposed by feature", "alternatives_considered": ["single board", '
-            f'"phase boards"], "confidence_score": null, "decision_factors": {{"prd_length": {len(prd)}}}',
+            f'"conversation_type": "decision", '
+            f'"decision": {_J(f"Create project {p.name} with {n} tasks")}, '
+            '"rationale": "PRD decomposed by feature", '
+            '"alternatives_considered": ["single board", "phase boards"], '
+            f'"confidence_score": null, "decision_factors": {{"prd_length": {len(prd)}}}',
             '"pm_decision"',
             "marcus",
             "info",
@@ -1253,7 +1252,8 @@ class _Writer:
         self._ae(
             done,
             "planning_end",
-            f'{{"project_name": {pn}, "task_count": {n}, "duration_seconds": {planning / _US:.3f}}}',
+            f'{{"project_name": {pn}, "task_count": {n}, '
+            f'"duration_seconds": {planning / _US:.3f}}}',
         )
         self._rt(
             done + 500,
@@ -1285,7 +1285,8 @@ class _Writer:
         result = (
             f'{{"success": true, "project_id": "{p.registry_id}", "kanban_project_id": '
             f'"{p.kanban_id}", "board_id": "{p.board_id}", "project_name": {pn}, '
-            f'"tasks_created": {n}, "tasks": {_J(tasks)}, "message": "Project created successfully"}}'
+            f'"tasks_created": {n}, "tasks": {_J(tasks)}, '
+            '"message": "Project created successfully"}'
         )
         ms = planning / 1000
         self._call(us, _ADMIN_CLIENT, "create_project", args, result, ms, ms + 800)
@@ -1424,7 +1425,8 @@ class _Writer:
         score = "null" if rng.random() < 0.1 else f"{rng.uniform(0.55, 0.98):.2f}"
         self._conv(
             decide,
-            f'"conversation_type": "decision", "decision": {_J(f"Assign task {task.name!r} to {aid}")}, '
+            f'"conversation_type": "decision", '
+            f'"decision": {_J(f"Assign task {task.name!r} to {aid}")}, '
             f'"rationale": {self.rationales[rng.randrange(len(self.rationales))]}, '
             f'"alternatives_considered": [{alternatives}], "confidence_score": {score}, '
             f'"decision_factors": {{"skill_match": {rng.uniform(0.4, 1):.2f}, '
@@ -1550,7 +1552,8 @@ class _Writer:
             )
         elif status == "completed":
             result = (
-                '{"success": true, "message": "Task completed", "next_action": "request_next_task", '
+                '{"success": true, "message": "Task completed", '
+                '"next_action": "request_next_task", '
                 f'"completed_task": {{"id": "{tid}", "name": {self.task_names[ti]}}}}}'
             )
             self._kanban(
@@ -1567,7 +1570,8 @@ class _Writer:
             self._thinking(
                 us + 8000,
                 "\"MCP tool 'report_task_progress' succeeded\"",
-                f'{{"tool_name": "report_task_progress", "arguments": {args}, "response": {result}}}',
+                f'{{"tool_name": "report_task_progress", "arguments": {args}, '
+                f'"response": {result}}}',
             )
         self._tool_rt(us + 100, "report_task_progress", len(result))
         self._call(us, self.clients[agent], "report_task_progress", args, result, 80, 900)
@@ -1588,7 +1592,8 @@ class _Writer:
             us + 5000,
             "to_kanban",
             "add_comment",
-            f'{{"task_id": "{tid}", "comment": {_J(f"🚫 BLOCKER ({severity.upper()}): {step.message}")}}}',
+            f'{{"task_id": "{tid}", '
+            f'"comment": {_J(f"🚫 BLOCKER ({severity.upper()}): {step.message}")}}}',
         )
         args = (
             f'{{"agent_id": "{aid}", "task_id": "{tid}", "blocker_description": {desc}, '
@@ -1624,7 +1629,8 @@ class _Writer:
         )
         decisions = self.decisions
         result = (
-            f'{{"success": true, "context": {{"task_id": "{tid}", "task_name": {self.task_names[ti]}, '
+            f'{{"success": true, "context": {{"task_id": "{tid}", '
+            f'"task_name": {self.task_names[ti]}, '
             f'"previous_implementations": {self.contexts[rng.randrange(len(self.contexts))]}, '
             f'"architectural_decisions": [{decisions[rng.randrange(len(decisions))]}, '
             f"{decisions[rng.randrange(len(decisions))]}], "
@@ -1763,7 +1769,8 @@ class _Writer:
             self._thinking(
                 us + 4000,
                 "\"MCP tool 'get_project_status' succeeded\"",
-                '{"tool_name": "get_project_status", "arguments": {}, "response": {"success": true}}',
+                '{"tool_name": "get_project_status", "arguments": {}, '
+                '"response": {"success": true}}',
             )
         self._tool_rt(us + 100, "get_project_status", len(result))
         self._call(us, self.clients[agent], "get_project_status", "{}", result, 40, 600)
@@ -1900,7 +1907,10 @@ class _Writer:
             )
         elif dataset == "conversation_events":
             ts = iso_z(max(us, stream.last))
-            body = '"thought": "@@", "context": {}, "event": "thinking", "logger": "worker", "level": "debug"'
+            body = (
+                '"thought": "@@", "context": {}, "event": "thinking", "logger": "worker", '
+                '"level": "debug"'
+            )
         elif dataset == "realtime_events":
             body = '"type": "ping_request", "source": "unknown", "echo": "@@"'
         elif dataset == "agent_events":

@@ -50,7 +50,8 @@ def test_rows_land_in_the_partition_of_their_own_utc_date(prefect_api, sample_tr
     db.execute("SET TimeZone = 'UTC'")
     files = sorted((settings.lake / "hot" / "audit_events").rglob("*.parquet"))
     by_date = db.execute(
-        "SELECT strftime(ts, '%Y-%m-%d') AS d, count(*) FROM read_parquet(?, hive_partitioning = true) "
+        "SELECT strftime(ts, '%Y-%m-%d') AS d, count(*) "
+        "FROM read_parquet(?, hive_partitioning = true) "
         "WHERE CAST(ts AS DATE) = CAST(date AS DATE) GROUP BY d ORDER BY d",
         [[str(f) for f in files]],
     ).fetchall()

@@ -57,7 +57,9 @@ def test_unparseable_values_give_none(db, text):
 @settings(max_examples=150, deadline=None)
 @given(
     moment=st.datetimes(
-        min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2099, 12, 31), timezones=st.just(UTC)
+        min_value=dt.datetime(2000, 1, 1),
+        max_value=dt.datetime(2099, 12, 31),
+        timezones=st.just(UTC),
     ),
     style=st.sampled_from(["iso", "z", "naive_space", "str", "ms_z", "offset"]),
 )
