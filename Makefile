@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/seneca sample --out $(SAMPLE) --days 3 --scale 1
+	@test -f $(SAMPLE)/sample_manifest.json || $(BIN)/seneca sample --out $(SAMPLE) --days 3 --scale 1
 	$(BIN)/seneca run --marcus-root $(SAMPLE)/marcus --marcus-home $(SAMPLE)/marcus_home --lake $(LAKE)
 
 test: $(STAMP)

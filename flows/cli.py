@@ -147,8 +147,9 @@ def _print_results(results: list[DatasetResult], seconds: float) -> None:
     from rich.table import Table
 
     table = Table(title="Ingest", title_justify="left")
-    for column in ("dataset", "rows", "quarantined", "duplicates", "files", "MB read", "s"):
-        table.add_column(column, justify="left" if column == "dataset" else "right")
+    table.add_column("dataset", no_wrap=True, min_width=19)
+    for column in ("rows", "quarantined", "duplicates", "files", "MB read", "s"):
+        table.add_column(column, justify="right")
     for r in results:
         table.add_row(
             r.dataset + (" (skipped)" if r.skipped else "") + (" (errors)" if r.errors else ""),
