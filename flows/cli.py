@@ -345,19 +345,10 @@ def status(lake: LakeOpt = None, catalog_url: CatalogOpt = None) -> None:
     catalog.dispose()
     now = dt.datetime.now(dt.UTC)
     table = Table(title=f"Seneca Lake at {settings.lake}", title_justify="left")
-    for column in (
-        "dataset",
-        "rows",
-        "MB",
-        "files",
-        "newest record",
-        "lag",
-        "quarantined",
-        "last commit",
-    ):
+    table.add_column("dataset", no_wrap=True, min_width=19)
+    for column in ("rows", "MB", "files", "newest record", "lag", "quarantined", "last commit"):
         table.add_column(
-            column,
-            justify="left" if column in ("dataset", "newest record", "last commit") else "right",
+            column, justify="left" if column[0] in "nl" and column != "lag" else "right"
         )
     for s in statuses:
         table.add_row(
