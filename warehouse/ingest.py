@@ -167,7 +167,7 @@ class BatchWriter:
         self.quarantine_rows: list[dict[str, object]] = []
         self.loaded_dates: set[str] = set()
         self.committed_by_date: dict[str, list[str]] | None = None
-        self.quarantine_keys: set[tuple[str, int, int]] | None = None
+        self.quarantine_keys: set[tuple[str, int]] | None = None
         self.touched: dict[int, ReadPlan] = {}
         self.rows = self.quarantined = self.duplicates = self.files_written = 0
         self.bytes_read = self.sources_read = 0
@@ -186,8 +186,12 @@ class BatchWriter:
         self.pending.append(segment)
         self.pending_bytes += len(segment.data)
         self.pending_rewritten |= plan.rewritten
+        self.batch_input += len(segment.data)
         if self.pending_bytes >= self.settings.chunk_bytes:
             self._flush_block()
+        if self.batch_input >= self.settings.commit_bytes:
+            # The plan's cursor already stands after this segment, so mid-file commits are exact.
+            self._commit()
 
     def add_unterminated(self, item: Unterminated) -> None:
         """Quarantine a line that can never be read (oversized, or cut off in a rotated file)."""
@@ -201,11 +205,8 @@ class BatchWriter:
         """A file is read to its end: commit if enough input has gone by since the last one."""
         self.touched[id(plan)] = plan
         self.bytes_read += plan.bytes_read
-        self.batch_input += plan.bytes_read
         self.sources_read += 1
         plan.bytes_read = 0
-        if self.batch_input >= self.settings.commit_bytes:
-            self._commit()
 
     def finish(self) -> None:
         """Write what is queued and commit it."""
@@ -264,8 +265,9 @@ class BatchWriter:
         self.batch.duplicates += before - after
 
     def _count(self, sql: str) -> int:
-        row = self.db.execute(sql).fetchone()
-        return int(row[0]) if row else 0
+        # fetchall, not fetchone: an open result would block the next register().
+        rows = self.db.execute(sql).fetchall()
+        return int(rows[0][0]) if rows else 0
 
     def _collect_quarantine(self, block: LineBlock, rewritten: bool) -> None:
         bad = self.db.execute(
@@ -299,7 +301,7 @@ class BatchWriter:
     ) -> None:
         line_hash = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
         if check_known if check_known is not None else (plan is not None and plan.rewritten):
-            if (source, offset, line_hash) in self._known_quarantine():
+            if (source, line_hash) in self._known_quarantine():
                 return
         self.quarantine_rows.append(
             {
@@ -313,7 +315,7 @@ class BatchWriter:
             }
         )
 
-    def _known_quarantine(self) -> set[tuple[str, int, int]]:
+    def _known_quarantine(self) -> set[tuple[str, int]]:
         if self.quarantine_keys is None:
             paths = [
                 str(self.lake.absolute(f.path))
@@ -321,12 +323,12 @@ class BatchWriter:
             ]
             rows = (
                 self.db.execute(
-                    'SELECT source, "offset", _line_hash FROM read_parquet(?)', [paths]
+                    "SELECT source, _line_hash FROM read_parquet(?)", [paths]
                 ).fetchall()
                 if paths
                 else []
             )
-            self.quarantine_keys = {(r[0], int(r[1]), int(r[2])) for r in rows}
+            self.quarantine_keys = {(r[0], int(r[1])) for r in rows}
         return self.quarantine_keys
 
     def _write_rows(self) -> None:
@@ -415,7 +417,7 @@ class BatchWriter:
         self.files_written += 1
         if self.quarantine_keys is not None:
             self.quarantine_keys.update(
-                (str(r["source"]), int(r["offset"]), int(r["_line_hash"]))  # type: ignore[call-overload]
+                (str(r["source"]), int(r["_line_hash"]))  # type: ignore[call-overload]
                 for r in self.quarantine_rows
             )
         self.quarantine_rows = []
@@ -441,8 +443,9 @@ class BatchWriter:
         for plan in plans:
             advance = plan.advance(self.dataset.name)
             if advance is not None and advance.fingerprint in states:
+                # A rewritten file stays rewritten until read to its end: its later lines
+                # may be committed already too.
                 plan.state = states[advance.fingerprint]
-                plan.rewritten = False
 
 
 def _stat_time(text: object) -> dt.datetime | None:

@@ -10,6 +10,7 @@ import pyarrow as pa
 FLAG_OK = 0
 FLAG_BAD_UTF8 = 1
 FLAG_OVERSIZED = 2
+FLAG_BLANK = 3  # whitespace only: neither a record nor a bad line
 
 LINE_SCHEMA = pa.schema(
     [
@@ -70,6 +71,8 @@ def line_block(segments: list[Segment], max_line_bytes: int) -> LineBlock:
         base += len(segment.data)
     flags = np.zeros(count, dtype=np.int8)
     lengths = ends - starts
+    for index in _blank_lines(buffer, view, starts, ends):
+        flags[index] = FLAG_BLANK
     oversized = np.flatnonzero(lengths > max_line_bytes)
     bad_utf8 = _invalid_utf8_lines(buffer, starts, ends)
     flagged = buffer
@@ -102,6 +105,17 @@ def line_block(segments: list[Segment], max_line_bytes: int) -> LineBlock:
         }
     )
     return LineBlock(table, buffer, starts, ends)
+
+
+def _blank_lines(
+    buffer: bytes, view: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> list[int]:
+    """Indexes of lines holding only whitespace (only those starting with it are inspected)."""
+    if not len(starts):
+        return []
+    first = np.where(starts < ends, view[np.minimum(starts, len(view) - 1)], 10)
+    candidates = np.flatnonzero(np.isin(first, (9, 10, 13, 32)))
+    return [int(i) for i in candidates if not buffer[int(starts[i]) : int(ends[i])].strip()]
 
 
 def _invalid_utf8_lines(buffer: bytes, starts: np.ndarray, ends: np.ndarray) -> list[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from warehouse.datasets import Column, StreamDataset
-from warehouse.lines import FLAG_BAD_UTF8, FLAG_OVERSIZED
+from warehouse.lines import FLAG_BAD_UTF8, FLAG_BLANK, FLAG_OVERSIZED
 from warehouse.timestamps import timestamp_sql
 
 LINEAGE = ("_source", "_offset", "_line_hash", "_batch_id", "_ingested_at")
@@ -151,7 +151,7 @@ WITH parsed AS (
     SELECT _i, _source, _offset, _flag, line, hash(line) AS _line_hash,
            CASE WHEN _flag = 0 THEN try(json_extract(line, {path_list})) END AS v
     FROM {source_table}
-    WHERE _flag <> 0 OR strlen(line) > 64 OR trim(line, ' ' || chr(9) || chr(10) || chr(13)) <> ''
+    WHERE _flag <> {FLAG_BLANK}
 ), picked AS (
     SELECT *, {ts_ref} AS c_ts,
       {col_json}

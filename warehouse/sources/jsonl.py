@@ -206,11 +206,29 @@ def plan_reads(
                 if key in by_fp:
                     state = by_fp[key]
                     break
-        identity: int | str = state.id if state is not None else f"new:{file.display}"
+        identity = state.id if state is not None else _new_identity(plans, file, prefix)
         if identity in plans and _prefer(plans[identity].file, file):
             continue  # the same records under two names (a .gz copy beside the live file)
-        plans[identity] = _plan_for(file, prefix, state)
+        plan = _plan_for(file, prefix, state)
+        if state is None and state_by_path is not None:
+            # Known path, unknown first bytes: rewritten in place (e.g. truncated inside its
+            # first block). Its lines may already be committed, so they are checked.
+            plan.rewritten = True
+        plans[identity] = plan
     return list(plans.values()), errors
+
+
+def _new_identity(plans: dict[int | str, ReadPlan], file: SourceFile, prefix: bytes) -> str:
+    """Identity of a file seen for the first time; a rotated copy beside it shares it."""
+    name = stream_name(file.display)
+    for identity, plan in plans.items():
+        if (
+            isinstance(identity, str)
+            and stream_name(plan.file.display) == name
+            and (plan.prefix.startswith(prefix) or prefix.startswith(plan.prefix))
+        ):
+            return identity
+    return f"new:{file.display}"
 
 
 def _prefer(current: SourceFile, other: SourceFile) -> bool:
