@@ -119,17 +119,21 @@ def _blank_lines(
 
 
 def _invalid_utf8_lines(buffer: bytes, starts: np.ndarray, ends: np.ndarray) -> list[int]:
-    """Indexes of lines that are not valid UTF-8 (the common case decodes the block once)."""
-    bad: list[int] = []
-    pos = 0
-    while pos < len(buffer):
+    """Indexes of lines that are not valid UTF-8 (Arrow checks the whole block in one pass)."""
+    whole = pa.Array.from_buffers(
+        pa.large_binary(),
+        len(starts),
+        [None, pa.py_buffer(np.append(starts, len(buffer)).astype(np.int64)), pa.py_buffer(buffer)],
+    )
+    try:
+        whole.cast(pa.large_string()).validate(full=True)
+        return []
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        pass
+    bad = []
+    for index, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
         try:
-            str(memoryview(buffer)[pos:], "utf-8")
-            break
-        except UnicodeDecodeError as exc:
-            index = int(np.searchsorted(ends, pos + exc.start))
-            if index >= len(ends):
-                break
+            buffer[lo:hi].decode("utf-8")
+        except UnicodeDecodeError:
             bad.append(index)
-            pos = int(ends[index]) + 1
     return bad

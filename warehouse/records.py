@@ -133,7 +133,7 @@ def typing_sql(dataset: StreamDataset, source_table: str) -> str:
         if problem:
             reasons.append(problem)
 
-    raw = "rtrim(line, chr(10))"
+    raw = "left(line, -1)"  # every line ends with its newline; left() is far cheaper than rtrim()
     if dataset.secret_keys:
         patch = "{" + ", ".join(f'"{k}": null' for k in dataset.secret_keys) + "}"
         # Only valid JSON objects can be patched; quarantined lines are redacted elsewhere.

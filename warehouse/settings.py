@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         default=8 << 20, gt=0, description="Longer JSONL lines are quarantined as oversized"
     )
     chunk_bytes: int = Field(
-        default=96 << 20, gt=0, description="Bytes of input parsed and written per step"
+        default=16 << 20, gt=0, description="Bytes of input parsed and written per step"
     )
     commit_bytes: int = Field(
         default=512 << 20, gt=0, description="Input bytes between intermediate catalog commits"
