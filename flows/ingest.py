@@ -33,9 +33,13 @@ def ingest(
     settings = settings or load_settings()
     names = datasets or [d.name for d in STREAMS]
     run_id = open_run(settings, "ingest")
-    futures = [ingest_dataset.submit(settings, name) for name in names]
-    results = [future.result() for future in futures]
-    refresh_views(settings)
+    try:
+        futures = [ingest_dataset.submit(settings, name) for name in names]
+        results = [future.result() for future in futures]
+        refresh_views(settings)
+    except BaseException as exc:
+        close_run(settings, run_id, "CRASHED", {"error": f"{type(exc).__name__}: {exc}"})
+        raise
     failed = any(not r.ok for r in results)
     close_run(
         settings,
