@@ -61,6 +61,9 @@ class ReadPlan:
     tail: bytes = b""
     stat_only: bool = False
     bytes_read: int = field(default=0)
+    # Read to its end: only then may its size and mtime say "nothing new" next time. A
+    # commit in the middle of a file must not let an unchanged stat skip the rest.
+    complete: bool = False
 
     def advance(self, dataset: str) -> SourceAdvance | None:
         """The cursor move to commit for this file, or None if nothing changed."""
@@ -84,8 +87,8 @@ class ReadPlan:
             path=self.file.display,
             cursor=self.cursor,
             tail_hash=hashlib.sha256(self.tail).hexdigest(),
-            stat_size=self.file.size,
-            stat_mtime_ns=self.file.mtime_ns,
+            stat_size=self.file.size if self.complete else -1,
+            stat_mtime_ns=self.file.mtime_ns if self.complete else -1,
             previous=self.state,
         )
 
@@ -181,19 +184,19 @@ def plan_reads(
     """Match files to known identities and decide where to start reading each one."""
     by_fp: dict[tuple[int, str], SourceState] = {(s.fp_len, s.fingerprint): s for s in states}
     fp_lens = sorted({s.fp_len for s in states}, reverse=True)
+    latest_by_path = {s.path: s for s in states}  # ordered by id: the newest identity wins
     plans: dict[int | str, ReadPlan] = {}
     errors: list[SourceError] = []
     for file in files:
         if file.size == 0:
             continue
-        state_by_path = next((s for s in states if s.path == file.display), None)
+        state_by_path = latest_by_path.get(file.display)
         if (
-            file.compressed
-            and state_by_path is not None
+            state_by_path is not None
             and state_by_path.stat_size == file.size
             and state_by_path.stat_mtime_ns == file.mtime_ns
         ):
-            continue  # an unchanged rotated file: nothing to decompress
+            continue  # unchanged since it was last read: not even its first bytes are needed
         try:
             prefix = _read_prefix(file)
         except SourceError as exc:
@@ -326,6 +329,7 @@ def read_new_lines(
                 skip_tail = carry
             _consume(plan, skip.start + skip.length, _tail_of(b"", skip_tail))
             yield skip
+        plan.complete = True
     finally:
         handle.close()
 
