@@ -9,70 +9,15 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from warehouse.catalog import Catalog
-from warehouse.datasets import STREAMS, stream_named
-from warehouse.ingest import DatasetResult, ingest_stream
-from warehouse.lake import Lake
-from warehouse.settings import Settings, load_settings
-from warehouse.views import open_views
+from tests.warehouse.marcus_tree import AUDIT, Env, make_env
+from warehouse.datasets import STREAMS
 
 pytestmark = pytest.mark.integration
-
-AUDIT = "data/audit_logs"
-
-
-@dataclass
-class Env:
-    """A hand-built Marcus tree, a lake and its catalog under one tmp_path."""
-
-    root: Path
-    home: Path
-    settings: Settings
-    catalog: Catalog
-
-    def ingest(self, dataset: str = "audit_events") -> DatasetResult:
-        result = ingest_stream(self.settings, self.catalog, stream_named(dataset))
-        assert result.skipped is None, result.skipped
-        return result
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        db = open_views(self.catalog, Lake(self.settings.lake))
-        try:
-            return db.execute(sql).fetchall()
-        finally:
-            db.close()
-
-    def quarantine(self) -> list[dict[str, Any]]:
-        names = ["dataset", "source", "offset", "reason", "raw", "raw_length"]
-        rows = self.query(
-            'SELECT dataset, source, "offset", reason, raw, raw_length FROM quarantine '
-            'ORDER BY dataset, source, "offset"'
-        )
-        return [dict(zip(names, row, strict=True)) for row in rows]
-
-
-def make_env(base: Path, root: Path | None = None, **overrides: Any) -> Env:
-    home = base / "marcus_home"
-    if root is None:
-        root = base / "marcus"
-        for sub in (AUDIT, "logs/conversations", "logs/agent_events"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-    home.mkdir(parents=True, exist_ok=True)
-    lake = base / "lake"
-    settings = load_settings(
-        marcus_root=root,
-        marcus_home=home,
-        lake=lake,
-        catalog_url=f"sqlite:///{lake / 'catalog.db'}",
-        **overrides,
-    )
-    return Env(root, home, settings, Catalog(settings.resolved_catalog_url))
 
 
 @pytest.fixture

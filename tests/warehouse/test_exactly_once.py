@@ -11,98 +11,18 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-import sqlalchemy as sa
 
-from warehouse.catalog import Catalog, batches
-from warehouse.datasets import stream_named
-from warehouse.ingest import DatasetResult, ingest_stream
-from warehouse.lake import Lake
-from warehouse.settings import Settings, load_settings
-from warehouse.views import open_views
+from tests.warehouse.marcus_tree import AUDIT, CONVERSATIONS, Env, make_env
 
 pytestmark = pytest.mark.integration
 
-AUDIT = "data/audit_logs"
-CONVERSATIONS = "logs/conversations"
 BASE = dt.datetime(2026, 6, 1, 10, 0, tzinfo=dt.UTC)
 API_KEY = "phc_SeCrEtTeLeMeTrYkEy0123456789abcdef"
-
-
-# --- a hand-built Marcus tree and a lake ---------------------------------------------------------
-
-
-@dataclass
-class Env:
-    """A Marcus tree, a lake and its catalog under one tmp_path."""
-
-    root: Path
-    home: Path
-    settings: Settings
-    catalog: Catalog
-
-    @property
-    def lake(self) -> Path:
-        return self.settings.lake
-
-    def ingest(self, dataset: str = "audit_events") -> DatasetResult:
-        result = ingest_stream(self.settings, self.catalog, stream_named(dataset))
-        assert result.skipped is None, result.skipped
-        return result
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        db = open_views(self.catalog, Lake(self.lake))
-        try:
-            return db.execute(sql).fetchall()
-        finally:
-            db.close()
-
-    def count(self, view: str) -> int:
-        return int(self.query(f"SELECT count(*) FROM {view}")[0][0])
-
-    def values(self, view: str, column: str) -> Counter[Any]:
-        return Counter(r[0] for r in self.query(f"SELECT {column} FROM {view}"))
-
-    def parquet_files(self) -> set[str]:
-        return {p.relative_to(self.lake).as_posix() for p in self.lake.rglob("*.parquet")}
-
-    def catalog_files(self) -> set[str]:
-        return {f.path for f in self.catalog.live_files(kind=None)}
-
-    def batch_count(self) -> int:
-        with self.catalog.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(batches)).scalar_one())
-
-    def with_settings(self, **overrides: Any) -> Env:
-        settings = load_settings(
-            marcus_root=self.root,
-            marcus_home=self.home,
-            lake=self.lake,
-            catalog_url=self.settings.resolved_catalog_url,
-            **overrides,
-        )
-        return Env(self.root, self.home, settings, self.catalog)
-
-
-def make_env(base: Path, **overrides: Any) -> Env:
-    root, home = base / "marcus", base / "marcus_home"
-    for sub in (AUDIT, CONVERSATIONS, "logs/agent_events"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    home.mkdir(parents=True, exist_ok=True)
-    lake = base / "lake"
-    settings = load_settings(
-        marcus_root=root,
-        marcus_home=home,
-        lake=lake,
-        catalog_url=f"sqlite:///{lake / 'catalog.db'}",
-        **overrides,
-    )
-    return Env(root, home, settings, Catalog(settings.resolved_catalog_url))
 
 
 @pytest.fixture
