@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -40,8 +39,3 @@ def service_unavailable(what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} is not available, and CI must run this test")
     pytest.skip(f"{what} is not available")
-
-
-def lake_files(lake: Path) -> set[str]:
-    """Every Parquet file under a lake, relative to it."""
-    return {p.relative_to(lake).as_posix() for p in lake.rglob("*.parquet")}

@@ -24,7 +24,14 @@ from warehouse.lines import LineBlock, Segment, line_block
 from warehouse.progress import progress_sink
 from warehouse.records import QUARANTINE_SCHEMA, literal, quote, typing_sql
 from warehouse.settings import Settings
-from warehouse.sources.jsonl import ReadPlan, Unterminated, discover, plan_reads, read_new_lines
+from warehouse.sources.jsonl import (
+    HEAD_BYTES,
+    ReadPlan,
+    Unterminated,
+    discover,
+    plan_reads,
+    read_new_lines,
+)
 
 
 @dataclass
@@ -198,7 +205,7 @@ class BatchWriter:
         self.touched[id(item.plan)] = item.plan
         raw = _redact(item.head, self.dataset.secret_keys)
         self._quarantine(
-            item.plan.file.display, item.start, item.reason, raw, item.length, item.plan
+            item.plan.file.display, item.start, item.reason, raw, item.length, item.plan.rewritten
         )
 
     def plan_done(self, plan: ReadPlan) -> None:
@@ -275,19 +282,8 @@ class BatchWriter:
         ).fetchall()
         for index, source, offset, reason in bad:
             raw = block.raw(index)
-            if len(raw) > 65536:
-                raw_kept = raw[:65536]
-            else:
-                raw_kept = raw
-            self._quarantine(
-                source,
-                offset,
-                reason,
-                _redact(raw_kept, self.dataset.secret_keys),
-                len(raw),
-                None,
-                check_known=rewritten,
-            )
+            kept = _redact(raw[:HEAD_BYTES], self.dataset.secret_keys)
+            self._quarantine(source, offset, reason, kept, len(raw), rewritten)
 
     def _quarantine(
         self,
@@ -296,13 +292,12 @@ class BatchWriter:
         reason: str,
         raw: bytes,
         length: int,
-        plan: ReadPlan | None,
-        check_known: bool | None = None,
+        rewritten: bool,
     ) -> None:
         line_hash = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
-        if check_known if check_known is not None else (plan is not None and plan.rewritten):
-            if (source, line_hash) in self._known_quarantine():
-                return
+        # A rewritten file is read again from its start: its bad lines may be quarantined already.
+        if rewritten and (source, line_hash) in self._known_quarantine():
+            return
         self.quarantine_rows.append(
             {
                 "dataset": self.dataset.name,

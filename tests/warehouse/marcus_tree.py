@@ -20,6 +20,11 @@ AUDIT = "data/audit_logs"
 CONVERSATIONS = "logs/conversations"
 
 
+def parquet_files(lake: Path) -> set[str]:
+    """Every Parquet file under a lake, relative to it (to compare with the catalog)."""
+    return {p.relative_to(lake).as_posix() for p in lake.rglob("*.parquet")}
+
+
 @dataclass
 class Env:
     """A Marcus tree, a lake and its catalog under one tmp_path."""
@@ -60,7 +65,7 @@ class Env:
         return Counter(r[0] for r in self.query(f"SELECT {column} FROM {view}"))
 
     def parquet_files(self) -> set[str]:
-        return {p.relative_to(self.lake).as_posix() for p in self.lake.rglob("*.parquet")}
+        return parquet_files(self.lake)
 
     def catalog_files(self) -> set[str]:
         return {f.path for f in self.catalog.live_files(kind=None)}

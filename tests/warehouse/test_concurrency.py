@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.warehouse.marcus_tree import parquet_files
 from warehouse.catalog import Catalog, batches
 from warehouse.datasets import STREAMS
 from warehouse.lake import Lake
@@ -251,11 +252,7 @@ def race(tmp_path: Path, catalog_url: str) -> None:
             workers = set(conn.execute(sa.select(batches.c.worker).distinct()).scalars())
     finally:
         catalog.dispose()
-    on_disk = {
-        p.relative_to(lake).as_posix()
-        for base in ("hot", "quarantine")
-        for p in (lake / base).rglob("*.parquet")
-    }
+    on_disk = parquet_files(lake)
     assert on_disk == live
     assert workers == {"worker-a", "worker-b"}, "both processes should have committed batches"
 

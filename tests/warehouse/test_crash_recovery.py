@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.warehouse.marcus_tree import parquet_files
 from warehouse.catalog import Catalog
 from warehouse.datasets import stream_named
 from warehouse.ingest import DatasetResult, ingest_stream
@@ -218,11 +219,7 @@ def lake_state(lake: Path) -> dict[str, Any]:
         live = {f.path for f in catalog.live_files(kind=None)}
     finally:
         catalog.dispose()
-    on_disk = {
-        p.relative_to(lake).as_posix()
-        for base in ("hot", "quarantine")
-        for p in (lake / base).rglob("*.parquet")
-    }
+    on_disk = parquet_files(lake)
     return {"rows": Counter(rows), "quarantine": Counter(quarantine), "live": live, "disk": on_disk}
 
 
