@@ -70,7 +70,8 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _prepare_prefect(settings: Settings) -> None:
     """Keep Prefect's local state beside the lake and its telemetry off, before importing it."""
-    os.environ.setdefault("PREFECT_HOME", str((settings.lake / ".prefect").resolve()))
+    home = Path(os.environ.setdefault("PREFECT_HOME", str((settings.lake / ".prefect").resolve())))
+    home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -54,27 +55,59 @@ def quarantine_view_sql(lake: Lake, records: Sequence[FileRecord]) -> str:
     return f"SELECT {columns} FROM read_parquet({_file_list(lake, records)})"
 
 
-def view_definitions(catalog: Catalog, lake: Lake) -> dict[str, str]:
-    """View name → SELECT, for every dataset and the quarantine, from the catalog's file list."""
-    live = catalog.live_files(kind=None)
+def stream_views(catalog: Catalog, lake: Lake, live: LiveFiles) -> list[str]:
+    """A view per JSONL stream and the quarantine view."""
+    statements = [
+        f"CREATE VIEW {quote(d.name)} AS {stream_view_sql(lake, d, live.data(d.name))}"
+        for d in STREAMS
+    ]
+    statements.append(f"CREATE VIEW quarantine AS {quarantine_view_sql(lake, live.quarantine)}")
+    return statements
+
+
+@dataclass(frozen=True)
+class LiveFiles:
+    """The catalog's live files, grouped for view builders."""
+
+    by_dataset: dict[str, list[FileRecord]]
+    quarantine: list[FileRecord]
+
+    def data(self, dataset: str) -> list[FileRecord]:
+        """Live data files of one dataset (empty when none were committed)."""
+        return self.by_dataset.get(dataset, [])
+
+
+ViewBuilder = Callable[[Catalog, Lake, LiveFiles], list[str]]
+
+# Each part of the lake contributes its views and macros here, in dependency order: a builder may
+# refer to the views of the builders before it.
+VIEW_BUILDERS: list[ViewBuilder] = [stream_views]
+
+
+def live_files(catalog: Catalog) -> LiveFiles:
+    """The catalog's live files grouped by dataset, quarantine apart."""
     by_dataset: dict[str, list[FileRecord]] = {}
     quarantine: list[FileRecord] = []
-    for record in live:
+    for record in catalog.live_files(kind=None):
         if record.kind == "quarantine":
             quarantine.append(record)
         else:
             by_dataset.setdefault(record.dataset, []).append(record)
-    views = {d.name: stream_view_sql(lake, d, by_dataset.get(d.name, [])) for d in STREAMS}
-    views["quarantine"] = quarantine_view_sql(lake, quarantine)
-    return views
+    return LiveFiles(by_dataset, quarantine)
+
+
+def view_statements(catalog: Catalog, lake: Lake) -> list[str]:
+    """Every CREATE VIEW / CREATE MACRO statement of the query layer, from the catalog."""
+    live = live_files(catalog)
+    return [statement for build in VIEW_BUILDERS for statement in build(catalog, lake, live)]
 
 
 def open_views(catalog: Catalog, lake: Lake) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB session (UTC) with a view per dataset, reading committed files only."""
     db = duckdb.connect()
     db.execute("SET TimeZone = 'UTC'")
-    for name, sql in view_definitions(catalog, lake).items():
-        db.execute(f"CREATE VIEW {quote(name)} AS {sql}")
+    for statement in view_statements(catalog, lake):
+        db.execute(statement)
     return db
 
 
@@ -85,8 +118,8 @@ def write_views_db(catalog: Catalog, lake: Lake) -> Path:
     staging.unlink(missing_ok=True)
     db = duckdb.connect(str(staging))
     try:
-        for name, sql in view_definitions(catalog, lake).items():
-            db.execute(f"CREATE VIEW {quote(name)} AS {sql}")
+        for statement in view_statements(catalog, lake):
+            db.execute(statement)
         db.execute("CHECKPOINT")
     finally:
         db.close()
