@@ -182,14 +182,13 @@ def ingest(
     catalog_url: CatalogOpt = None,
 ) -> None:
     """Run one incremental ingest of the Marcus streams."""
-    from warehouse.datasets import stream_named
+    from warehouse.sources.registry import ingest_unit_names
 
     settings = _settings(marcus_root, marcus_home, lake, catalog_url)
+    known = ingest_unit_names()
     for name in dataset or []:
-        try:
-            stream_named(name)
-        except KeyError as exc:
-            raise _fail(str(exc.args[0]), 2) from None
+        if name not in known:
+            raise _fail(f"unknown dataset {name!r} (known: {', '.join(known)})", 2)
     _run_flow(settings, "ingest", dataset or None)
 
 

@@ -9,10 +9,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.ingest import ingest_dataset, refresh_views
 from tasks.runs import close_run, open_run
-from warehouse.datasets import STREAMS
 from warehouse.errors import SenecaError
 from warehouse.ingest import DatasetResult
 from warehouse.settings import Settings, load_settings
+from warehouse.sources.registry import ingest_unit_names
 
 
 class IngestFailed(SenecaError):
@@ -29,9 +29,9 @@ class IngestFailed(SenecaError):
 def ingest(
     settings: Settings | None = None, datasets: list[str] | None = None
 ) -> list[DatasetResult]:
-    """Ingest new Marcus records of the given streams (all by default) exactly once."""
+    """Ingest new Marcus records of the given sources (all by default) exactly once."""
     settings = settings or load_settings()
-    names = datasets or [d.name for d in STREAMS]
+    names = datasets or ingest_unit_names()
     run_id = open_run(settings, "ingest")
     try:
         futures = [ingest_dataset.submit(settings, name) for name in names]

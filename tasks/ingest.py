@@ -5,10 +5,10 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from warehouse.catalog import Catalog
-from warehouse.datasets import stream_named
-from warehouse.ingest import DatasetResult, ingest_stream
+from warehouse.ingest import DatasetResult
 from warehouse.lake import Lake
 from warehouse.settings import Settings
+from warehouse.sources.registry import ingest_named
 from warehouse.views import write_views_db
 
 
@@ -16,11 +16,11 @@ from warehouse.views import write_views_db
     name="ingest-dataset", retries=2, retry_delay_seconds=[2, 10], task_run_name="ingest {dataset}"
 )
 def ingest_dataset(settings: Settings, dataset: str) -> DatasetResult:
-    """Ingest the new lines of one stream; expected failures are returned, not raised."""
+    """Ingest what is new in one source; expected failures are returned, not raised."""
     logger = get_run_logger()
     catalog = Catalog(settings.resolved_catalog_url)
     try:
-        result = ingest_stream(settings, catalog, stream_named(dataset))
+        result = ingest_named(settings, catalog, dataset)
     finally:
         catalog.dispose()
     if result.skipped:
