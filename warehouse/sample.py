@@ -549,6 +549,8 @@ class SampleSummary:
     expected_rows: dict[str, int]
     expected_quarantine: dict[str, int]
     expected_rows_by_date: dict[str, dict[str, int]]
+    # Figures of the JSON state files and SQLite databases (see warehouse.sample_state).
+    expected_state: dict[str, object] = dataclasses.field(default_factory=dict)
 
 
 class _Meter:
@@ -1982,6 +1984,11 @@ def write_sample(
     writer = _Writer(world, out, meter)
     writer.run()
     summary = writer.summary(out)
+    # Imported here because warehouse.sample_state builds on this module's World.
+    from warehouse.sample_state import write_state
+
+    state = write_state(world, writer.root, writer.home)
+    summary = dataclasses.replace(summary, expected_state=state)
     manifest = {
         k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(summary).items()
     }
