@@ -36,6 +36,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/rollups.py
 
 clean:
 	rm -rf $(VENV) .prefect $(LAKE) $(SAMPLE) .pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,7 @@ import tempfile
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -19,6 +19,8 @@ from warehouse.errors import SenecaError
 from warehouse.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
+
     from warehouse.ingest import DatasetResult
 
 app = typer.Typer(
@@ -115,39 +117,80 @@ class _RichProgress:
 def _run_flow(settings: Settings, which: str, datasets: list[str] | None = None) -> None:
     _prepare_prefect(settings)
     from flows.ingest import IngestFailed
+    from flows.lifecycle import LifecycleFailed
     from warehouse.progress import set_progress_sink
+    from warehouse.run_summary import LifecycleSummary
 
     began = time.monotonic()
     sink = _RichProgress()
     set_progress_sink(sink)
-    failure: IngestFailed | None = None
     try:
         with sink.progress:
+            # States, not raises: an expected failure is reported here, not as a traceback.
             if which == "lifecycle":
                 from flows.lifecycle import lifecycle
 
-                results = lifecycle(settings)
+                state = cast("State[Any]", lifecycle(settings, return_state=True))
             else:
                 from flows.ingest import ingest
 
-                results = ingest(settings, datasets)
-    except IngestFailed as exc:
-        failure, results = exc, exc.results
+                state = cast("State[Any]", ingest(settings, datasets, return_state=True))
+            outcome = state.result(raise_on_failure=False)
     finally:
         set_progress_sink(None)
-    _print_results(results, time.monotonic() - began)
-    if failure is not None:
-        for result in failure.results:
-            for error in result.errors:
-                typer.secho(f"error: {result.dataset}: {error}", fg=typer.colors.RED, err=True)
+    seconds = time.monotonic() - began
+    if isinstance(outcome, LifecycleFailed):
+        outcome = outcome.summary
+    if isinstance(outcome, LifecycleSummary):
+        _print_lifecycle(outcome, seconds)
+        if not outcome.ok:
+            raise typer.Exit(1)
+        return
+    if isinstance(outcome, IngestFailed):
+        _print_results(outcome.results, seconds)
+        _print_ingest_errors(outcome.results)
         raise typer.Exit(1)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    _print_results(outcome, seconds)
 
 
-def _print_results(results: list[DatasetResult], seconds: float) -> None:
+def _print_ingest_errors(results: list[DatasetResult]) -> None:
+    for result in results:
+        for error in result.errors:
+            typer.secho(f"error: {result.dataset}: {error}", fg=typer.colors.RED, err=True)
+
+
+def _print_lifecycle(summary: Any, seconds: float) -> None:
+    """The ingest table, then one line per later step, then each failure on stderr."""
+    from warehouse.quality import QualityReport
+    from warehouse.rollups import RollupReport
+
+    ingested = summary.step("ingest")
+    results = ingested.value if ingested and isinstance(ingested.value, list) else []
+    _print_results(results, seconds, title="Lifecycle: ingest")
+    for line in summary.lines()[1:]:
+        typer.echo(line)
+    for step in summary.steps:
+        if step.ok:
+            continue
+        if step.step == "ingest" and results:
+            _print_ingest_errors(results)
+        elif isinstance(step.value, QualityReport):
+            for line in step.value.message().splitlines():
+                typer.secho(f"error: quality: {line.strip()}", fg=typer.colors.RED, err=True)
+        elif isinstance(step.value, RollupReport) and step.value.errors:
+            for error in step.value.errors:
+                typer.secho(f"error: rollup: {error}", fg=typer.colors.RED, err=True)
+        else:
+            typer.secho(f"error: {step.step}: {step.error}", fg=typer.colors.RED, err=True)
+
+
+def _print_results(results: list[DatasetResult], seconds: float, title: str = "Ingest") -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Ingest", title_justify="left")
+    table = Table(title=title, title_justify="left")
     table.add_column("dataset", no_wrap=True, min_width=19)
     for column in ("rows", "quarantined", "duplicates", "files", "MB read", "s"):
         table.add_column(column, justify="right")
@@ -331,17 +374,17 @@ def _json_default(value: object) -> object:
 
 @app.command()
 def status(lake: LakeOpt = None, catalog_url: CatalogOpt = None) -> None:
-    """Per dataset: rows, bytes, files, newest record, quarantined, and the last runs."""
+    """Per dataset: rows, bytes, files, newest record, lag, quarantine; the last run per flow."""
     from rich.console import Console
     from rich.table import Table
 
     from warehouse.catalog import Catalog
-    from warehouse.status import dataset_statuses, last_runs
+    from warehouse.status import dataset_statuses, flow_runs, freshness
 
     settings = _settings(lake=lake, catalog_url=catalog_url)
     catalog = Catalog(settings.resolved_catalog_url)
     statuses = dataset_statuses(catalog)
-    runs = last_runs(catalog)
+    runs = flow_runs(catalog)
     catalog.dispose()
     now = dt.datetime.now(dt.UTC)
     table = Table(title=f"Seneca Lake at {settings.lake}", title_justify="left")
@@ -351,32 +394,44 @@ def status(lake: LakeOpt = None, catalog_url: CatalogOpt = None) -> None:
             column, justify="left" if column[0] in "nl" and column != "lag" else "right"
         )
     for s in statuses:
+        fresh = freshness(settings, s.dataset, s.newest, now)
+        colour = _LEVEL_COLOURS.get(fresh.level, "")
+        lag = _lag(now, s.newest) + ("" if fresh.level in ("ok", "no data") else f" {fresh.level}")
         table.add_row(
             s.dataset,
             f"{s.rows:,}",
             f"{s.bytes / 1e6:,.1f}",
             f"{s.files:,}",
             _when(s.newest),
-            _lag(now, s.newest),
+            f"[{colour}]{lag}[/]" if colour else lag,
             f"{s.quarantined:,}",
             _when(s.last_commit),
         )
     console = Console()
     console.print(table)
+    console.print(
+        f"lag thresholds: warn {settings.freshness_warn_minutes:g} min, critical "
+        f"{settings.freshness_critical_minutes:g} min"
+        + "".join(
+            f"; {name} {warn:g}/{critical:g}"
+            for name, (warn, critical) in sorted(settings.freshness_overrides.items())
+        )
+    )
     if runs:
         run_table = Table(title="Last runs", title_justify="left")
         for column in ("flow", "state", "started", "duration"):
             run_table.add_column(column)
         for r in runs:
-            duration = (
-                f"{(r['ended_at'] - r['started_at']).total_seconds():.1f}s"
-                if r["ended_at"]
-                else "running"
-            )
-            run_table.add_row(r["flow"], r["state"], _when(r["started_at"]), duration)
+            colour = _STATE_COLOURS.get(r.state, "yellow")
+            duration = f"{r.duration.total_seconds():.1f}s" if r.duration else "running"
+            run_table.add_row(r.flow, f"[{colour}]{r.state}[/]", _when(r.started_at), duration)
         console.print(run_table)
     else:
         console.print("no runs recorded yet")
+
+
+_LEVEL_COLOURS = {"ok": "green", "warn": "yellow", "critical": "bold red", "no data": "dim"}
+_STATE_COLOURS = {"COMPLETED": "green", "FAILED": "red", "CRASHED": "bold red", "RUNNING": "cyan"}
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -392,6 +447,230 @@ def _lag(now: dt.datetime, newest: dt.datetime | None) -> str:
     if seconds < 86400 * 2:
         return f"{seconds // 3600}h"
     return f"{seconds // 86400}d"
+
+
+@app.command()
+def backfill(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="The stream to rebuild")],
+    since: Annotated[str, typer.Option("--since", help="Range start (inclusive), e.g. 2026-06-02")],
+    until: Annotated[str, typer.Option("--until", help="Range end (exclusive)")],
+    marcus_root: MarcusRoot = None,
+    marcus_home: MarcusHome = None,
+    lake: LakeOpt = None,
+    catalog_url: CatalogOpt = None,
+) -> None:
+    """Rebuild a stream's date partitions in [since, until) from its sources, atomically."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from warehouse.datasets import STREAMS
+    from warehouse.timestamps import parse_timestamp
+
+    known = [d.name for d in STREAMS]
+    if dataset not in known:
+        raise _fail(f"unknown dataset {dataset!r} (backfill knows: {', '.join(known)})", 2)
+    start, end = parse_timestamp(since), parse_timestamp(until)
+    for flag, text, value in (("--since", since, start), ("--until", until, end)):
+        if value is None:
+            raise _fail(f"{flag} {text!r} is not a timestamp (e.g. 2026-06-02T14:00:00Z)", 2)
+    assert start is not None and end is not None
+    settings = _settings(marcus_root, marcus_home, lake, catalog_url)
+    _prepare_prefect(settings)
+    from flows.backfill import backfill as backfill_flow
+    from warehouse.backfill import BackfillResult
+
+    state = cast("State[Any]", backfill_flow(dataset, start, end, settings, return_state=True))
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise _fail(str(result))
+    assert isinstance(result, BackfillResult)
+    table = Table(title=f"Backfill {dataset} [{start}, {end})", title_justify="left")
+    for column in ("partition", "rows before", "rows after", "kept (source gone)"):
+        table.add_column(column, justify="left" if column == "partition" else "right")
+    for change in result.partitions:
+        table.add_row(
+            change.partition,
+            f"{change.rows_before:,}",
+            f"{change.rows_after:,}",
+            f"{change.kept:,}",
+        )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"{len(result.sources_read)} sources re-read, {result.files_written} files written, "
+        f"{result.files_retired} retired, {result.bad_lines:,} bad lines skipped "
+        f"(already in quarantine), in {result.seconds:.1f}s"
+    )
+    if not result.partitions:
+        console.print("nothing committed in that range: nothing to rebuild")
+    for source in result.sources_missing:
+        console.print(f"[yellow]source no longer on disk, its rows kept as they were: {source}[/]")
+    if not state.is_completed():
+        raise _fail(state.message or "backfill committed, but a follow-up flow failed")
+
+
+@app.command()
+def serve(
+    marcus_root: MarcusRoot = None,
+    marcus_home: MarcusHome = None,
+    lake: LakeOpt = None,
+    catalog_url: CatalogOpt = None,
+) -> None:
+    """Serve every deployment with its schedule against PREFECT_API_URL until stopped."""
+    settings = _settings(marcus_root, marcus_home, lake, catalog_url)
+    if not os.environ.get("PREFECT_API_URL"):
+        raise _fail("PREFECT_API_URL is not set: start `prefect server start` and point to it", 2)
+    # Flow runs are subprocesses: they must see the same lake settings as this process.
+    for name, value in (
+        ("SENECA_MARCUS_ROOT", marcus_root),
+        ("SENECA_MARCUS_HOME", marcus_home),
+        ("SENECA_LAKE", lake),
+        ("SENECA_CATALOG_URL", catalog_url),
+    ):
+        if value is not None:
+            os.environ[name] = str(Path(value).resolve()) if isinstance(value, Path) else value
+    _prepare_prefect(settings)
+    from deployments.serve import DEPLOYMENTS, missing_flows, serve_all, served_flows
+
+    for flow_ref in missing_flows():
+        typer.echo(f"not served (module missing): {flow_ref}")
+    served = served_flows(DEPLOYMENTS)
+    names = [f"{flow.name}/{spec.name}" for spec, flow in served]
+    typer.echo(f"serving {', '.join(names)} against {os.environ['PREFECT_API_URL']}")
+    serve_all(tuple(spec for spec, _ in served))
+
+
+@app.command()
+def check(
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write a self-contained HTML page")
+    ] = None,
+    marcus_root: MarcusRoot = None,
+    marcus_home: MarcusHome = None,
+    lake: LakeOpt = None,
+    catalog_url: CatalogOpt = None,
+) -> None:
+    """Validate the batches committed since the last check; exit 1 on a critical failure."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    settings = _settings(marcus_root, marcus_home, lake, catalog_url)
+    _prepare_prefect(settings)
+    from flows.quality import QualityFailed, quality
+    from warehouse.catalog import Catalog
+    from warehouse.quality_report import write_quality_page
+
+    state = cast("State[Any]", quality(settings, return_state=True))
+    outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, QualityFailed):
+        outcome = outcome.report
+    elif isinstance(outcome, BaseException):
+        raise outcome
+    table = Table(title="Quality", title_justify="left")
+    table.add_column("dataset", no_wrap=True, min_width=19)
+    for column in ("batches", "rows", "checks", "pass", "warn", "crit", "error"):
+        table.add_column(column, justify="right")
+    for d in outcome.datasets.values():
+        table.add_row(
+            d.dataset,
+            f"{d.batches:,}",
+            f"{d.rows:,}",
+            f"{d.checks:,}",
+            f"{d.passed:,}",
+            f"[yellow]{d.warnings:,}[/]" if d.warnings else "0",
+            f"[red]{d.critical:,}[/]" if d.critical else "0",
+            f"[magenta]{d.errors:,}[/]" if d.errors else "0",
+        )
+    console = Console()
+    console.print(table if outcome.datasets else "no new batches and no checks to run")
+    for failure in outcome.failures:
+        if not failure.critical:
+            console.print(f"[yellow]{escape(failure.describe())}[/]", highlight=False)
+    if report is not None:
+        catalog = Catalog(settings.resolved_catalog_url)
+        try:
+            typer.echo(f"report: {write_quality_page(catalog, report)}")
+        finally:
+            catalog.dispose()
+    if not outcome.ok:
+        for failure in outcome.critical_failures:
+            typer.secho(f"error: {failure.describe()}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def rollup(
+    tz: Annotated[
+        str | None,
+        typer.Option("--tz", help="Also show each metric's last 7 days by day in this time zone"),
+    ] = None,
+    lake: LakeOpt = None,
+    catalog_url: CatalogOpt = None,
+) -> None:
+    """Refresh the hourly, daily and monthly rollups of the hours new batches touched."""
+    import zoneinfo
+
+    from rich.console import Console
+    from rich.table import Table
+
+    if tz is not None:
+        try:
+            zoneinfo.ZoneInfo(tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            message = f"--tz: unknown time zone {tz!r} (use an IANA name like Europe/Paris)"
+            raise _fail(message, 2) from None
+    settings = _settings(lake=lake, catalog_url=catalog_url)
+    _prepare_prefect(settings)
+    from flows.rollup import RollupFailed
+    from flows.rollup import rollup as rollup_flow
+    from warehouse.catalog import Catalog
+    from warehouse.lake import Lake
+    from warehouse.rollups import RollupReport
+    from warehouse.views import open_views
+
+    state = cast("State[Any]", rollup_flow(settings, return_state=True))
+    outcome = state.result(raise_on_failure=False)
+    failed = isinstance(outcome, RollupFailed)
+    if isinstance(outcome, RollupFailed):
+        report: RollupReport = outcome.report
+    elif isinstance(outcome, BaseException):
+        raise outcome
+    else:
+        report = outcome
+    console = Console()
+    if report.skipped:
+        console.print(f"skipped: {report.skipped}")
+    console.print(
+        f"{report.hours:,} hours, {report.days:,} days, {report.months:,} months refreshed "
+        f"in {report.batches} batches; {report.marks_consumed:,} dirty marks consumed "
+        f"in {report.seconds:.1f}s"
+    )
+    if report.missing_sources:
+        console.print(f"[yellow]not available yet: {', '.join(report.missing_sources)}[/]")
+    if tz is not None:
+        catalog = Catalog(settings.resolved_catalog_url)
+        db = open_views(catalog, Lake(settings.lake))
+        catalog.dispose()
+        rows = db.execute(
+            "SELECT strftime(timezone($zone, bucket), '%Y-%m-%d') AS day, metric, "
+            "sum(count) AS count, CAST(sum(sum) AS DOUBLE) AS sum FROM metrics_daily_tz($zone) "
+            "GROUP BY day, metric "
+            "QUALIFY dense_rank() OVER (PARTITION BY metric ORDER BY day DESC) <= 7 "
+            "ORDER BY metric, day DESC",
+            {"zone": tz},
+        ).fetchall()
+        db.close()
+        table = Table(title=f"Daily totals ({tz})", title_justify="left")
+        for column in ("day", "metric", "count", "sum"):
+            table.add_column(column, justify="left" if column in ("day", "metric") else "right")
+        for day, metric, count, total in rows:
+            table.add_row(day, metric, f"{count:,}", f"{total:,.6g}")
+        console.print(table)
+    if failed:
+        for error in report.errors:
+            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
 
 
 def main() -> None:

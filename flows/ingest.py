@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import State
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.ingest import ingest_dataset, refresh_views
@@ -29,13 +32,21 @@ class IngestFailed(SenecaError):
 def ingest(
     settings: Settings | None = None, datasets: list[str] | None = None
 ) -> list[DatasetResult]:
-    """Ingest new Marcus records of the given sources (all by default) exactly once."""
+    """Ingest new Marcus records of the given sources (all by default) exactly once.
+
+    An expected failure (a missing root, an unreadable file) ends the run Failed with one
+    message per error and the per-dataset results as its data, without a traceback.
+
+    Args:
+        settings: Lake settings; default: the worker's SENECA_* variables and seneca.toml.
+        datasets: Ingest units to run (audit_events, agent_events, ...); default: all.
+
+    """
     settings = settings or load_settings()
     names = datasets or ingest_unit_names()
     run_id = open_run(settings, "ingest")
     try:
-        futures = [ingest_dataset.submit(settings, name) for name in names]
-        results = [future.result() for future in futures]
+        results = ingest_all(settings, names)
         refresh_views(settings)
     except BaseException as exc:
         close_run(settings, run_id, "CRASHED", {"error": f"{type(exc).__name__}: {exc}"})
@@ -48,5 +59,43 @@ def ingest(
         {"datasets": [asdict(r) for r in results]},
     )
     if failed:
-        raise IngestFailed(results)
+        # Prefect makes a returned state the run's final state: callers see IngestFailed.
+        return ingest_failed(results)  # type: ignore[return-value]
     return results
+
+
+def ingest_failed(results: list[DatasetResult]) -> State[Any]:
+    """A Failed state carrying the results: callers raise IngestFailed, logs stay one line."""
+    failure = IngestFailed(results)
+    return Failed(message=f"ingest failed: {failure}", data=failure)
+
+
+def ingest_all(settings: Settings, names: list[str]) -> list[DatasetResult]:
+    """Run the ingest task of every unit at once, on threads or on Dask (settings.task_runner).
+
+    The runner is picked per run, not per import, so served and deployed runs obey the
+    settings of the worker that runs them.
+    """
+    if settings.task_runner != "dask":
+        futures = [ingest_dataset.submit(settings, name) for name in names]
+        return [future.result() for future in futures]
+    from prefect_dask.task_runners import DaskTaskRunner
+
+    if settings.dask_address:
+        runner = DaskTaskRunner(address=settings.dask_address)
+    else:
+        # In-process workers: DuckDB releases the GIL, and tasks keep the flow's Prefect API.
+        runner = DaskTaskRunner(
+            cluster_kwargs={
+                "n_workers": 2,
+                "threads_per_worker": 1,
+                "processes": False,
+                "dashboard_address": None,
+            }
+        )
+    get_run_logger().info("ingest tasks on Dask: %s", settings.dask_address or "local cluster")
+    with runner:
+        dask_futures = [
+            runner.submit(ingest_dataset, {"settings": settings, "dataset": name}) for name in names
+        ]
+        return [future.result() for future in dask_futures]

@@ -125,6 +125,52 @@ runs = sa.Table(
     sa.Column("summary", sa.Text, nullable=True),
 )
 
+# The last committed version of every state record (JSON state files, SQLite rows): what the
+# next run diffs against. Updated in the same transaction as the history files it describes.
+state_keys = sa.Table(
+    "state_keys",
+    metadata,
+    sa.Column("source", sa.String(300), primary_key=True),
+    sa.Column("collection", sa.String(120), primary_key=True),
+    sa.Column("key", sa.String(500), primary_key=True),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("valid_from", UTCDateTime, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("batch_id", sa.String(40), nullable=False),
+)
+
+# Rollup refresh state: `commits_seen` = commit time up to which batches (and file removals)
+# have been rolled up for metrics timed by commit (quarantine, lake size).
+rollup_state = sa.Table(
+    "rollup_state",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", UTCDateTime, nullable=False),
+)
+
+# One row per expectation or cross-dataset check evaluated by a quality run; `batch_id` is NULL
+# for cross-dataset checks. JSON text columns keep GX's kwargs, observed values and row samples.
+quality_results = sa.Table(
+    "quality_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), nullable=False, index=True),
+    sa.Column("dataset", sa.String(64), nullable=False),
+    sa.Column("batch_id", sa.String(40), nullable=True, index=True),
+    sa.Column("expectation", sa.String(120), nullable=False),
+    sa.Column("column", sa.String(200), nullable=True),
+    sa.Column("kwargs", sa.Text, nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("observed", sa.Text, nullable=True),
+    sa.Column("element_count", sa.BigInteger, nullable=True),
+    sa.Column("unexpected_count", sa.BigInteger, nullable=True),
+    sa.Column("unexpected_sample", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("checked_at", UTCDateTime, nullable=False),
+    sa.Index("ix_quality_results_dataset_checked", "dataset", "checked_at"),
+)
+
 
 def utcnow() -> dt.datetime:
     """The current time in UTC."""
@@ -193,6 +239,31 @@ class BatchCommit:
     quarantined: int = 0
     duplicates: int = 0
     bytes_read: int = 0
+    state_keys: list[StateKey] = field(default_factory=list)
+    # Paths of committed files this batch supersedes (a table snapshot replaced by a newer one).
+    retired: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StateKey:
+    """The last committed version of one state record (`hash` of its data; deleted or not)."""
+
+    source: str
+    collection: str
+    key: str
+    hash: str
+    valid_from: dt.datetime
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class DirtyMark:
+    """An hour of a dataset touched by a committed batch, waiting for the rollup refresh."""
+
+    id: int
+    dataset: str
+    hour: dt.datetime
+    batch_id: str
 
 
 def _engine_url(url: str) -> str:
@@ -403,6 +474,10 @@ class Catalog:
                         for f in batch.files
                     ],
                 )
+            if batch.state_keys:
+                _apply_state_keys(conn, batch.batch_id, batch.state_keys)
+            if batch.retired:
+                _retire_files(conn, batch.retired, now)
             if batch.hours:
                 conn.execute(
                     dirty_hours.insert(),
@@ -411,6 +486,17 @@ class Catalog:
                         for h in sorted(batch.hours)
                     ],
                 )
+
+    def state_keys(self, source: str) -> dict[tuple[str, str], StateKey]:
+        """The last committed version of every record of one state source, by (collection, key)."""
+        with self.transaction() as conn:
+            rows = conn.execute(sa.select(state_keys).where(state_keys.c.source == source)).all()
+        return {
+            (r.collection, r.key): StateKey(
+                r.source, r.collection, r.key, r.hash, r.valid_from, bool(r.deleted)
+            )
+            for r in rows
+        }
 
     def live_files(self, dataset: str | None = None, kind: str | None = "data") -> list[FileRecord]:
         """Committed files not removed, optionally for one dataset and kind."""
@@ -512,6 +598,198 @@ class Catalog:
             for r in rows
         }
 
+    # -- rollups --------------------------------------------------------------------------
+    def dirty_marks(self) -> list[DirtyMark]:
+        """Every dirty-hour mark left by ingest commits, oldest first."""
+        with self.transaction() as conn:
+            rows = conn.execute(sa.select(dirty_hours).order_by(dirty_hours.c.id)).all()
+        return [DirtyMark(r.id, r.dataset, r.hour, r.batch_id) for r in rows]
+
+    def rollup_watermark(self, name: str) -> dt.datetime | None:
+        """A rollup refresh watermark (see `rollup_state`), None before the first refresh."""
+        with self.transaction() as conn:
+            value = conn.execute(
+                sa.select(rollup_state.c.value).where(rollup_state.c.name == name)
+            ).scalar_one_or_none()
+        return UTCDateTime().process_result_value(value, None)
+
+    def commits_after(
+        self, after: dt.datetime | None
+    ) -> tuple[list[dt.datetime], dt.datetime | None]:
+        """Commit times of batches and of files committed or removed since `after`.
+
+        Returns the times and the latest commit or removal time seen (the next watermark).
+        """
+        with self.transaction() as conn:
+            query = sa.select(batches.c.started_at, batches.c.committed_at)
+            removed = sa.select(files.c.committed_at, files.c.removed_at).where(
+                files.c.kind != "rollup"
+            )
+            if after is not None:
+                query = query.where(batches.c.committed_at > after)
+                removed = removed.where(
+                    sa.or_(files.c.removed_at > after, files.c.committed_at > after)
+                )
+            batch_rows = conn.execute(query).all()
+            removed_rows = conn.execute(removed).all()
+        times = [t for r in batch_rows for t in (r.started_at, r.committed_at)]
+        times += [r.committed_at for r in removed_rows]
+        ends = [r.committed_at for r in batch_rows]
+        ends += [r.removed_at or r.committed_at for r in removed_rows]
+        return times, max(ends, default=None)
+
+    def live_file_commits(self) -> list[dict[str, Any]]:
+        """Live data and quarantine files: dataset, kind, tier, partition, rows, bytes, commit."""
+        columns = (files.c.dataset, files.c.kind, files.c.tier, files.c.partition, files.c.rows)
+        with self.transaction() as conn:
+            rows = conn.execute(
+                sa.select(*columns, files.c.bytes, files.c.committed_at).where(
+                    files.c.removed_at.is_(None), files.c.kind != "rollup"
+                )
+            ).all()
+        return [r._asdict() for r in rows]
+
+    def commit_rollups(
+        self,
+        added: list[FileRecord],
+        retired: list[str],
+        marks: list[int],
+        watermarks: dict[str, dt.datetime],
+        lease: tuple[str, str, int],
+    ) -> None:
+        """Replace rollup files and consume dirty marks in ONE transaction.
+
+        Raises LeaseLost or CatalogError (and commits nothing) if the lease was lost or a file
+        to retire is no longer live.
+        """
+        now = utcnow()
+        with self.transaction() as conn:
+            self._renew(conn, *lease)
+            if retired:
+                gone = conn.execute(
+                    files.update()
+                    .where(files.c.path.in_(retired), files.c.removed_at.is_(None))
+                    .values(removed_at=now)
+                ).rowcount
+                if gone != len(set(retired)):
+                    raise CatalogError(
+                        "rollup files to replace are no longer live (another refresh?); "
+                        "nothing was committed"
+                    )
+            if added:
+                conn.execute(
+                    files.insert(),
+                    [
+                        {
+                            "dataset": f.dataset,
+                            "kind": f.kind,
+                            "tier": f.tier,
+                            "partition": f.partition,
+                            "path": f.path,
+                            "rows": f.rows,
+                            "bytes": f.bytes,
+                            "sha256": f.sha256,
+                            "min_ts": f.min_ts,
+                            "max_ts": f.max_ts,
+                            "batch_id": f.batch_id,
+                            "committed_at": now,
+                        }
+                        for f in added
+                    ],
+                )
+            for start in range(0, len(marks), 500):
+                chunk = marks[start : start + 500]
+                conn.execute(dirty_hours.delete().where(dirty_hours.c.id.in_(chunk)))
+            for name, value in watermarks.items():
+                conn.execute(rollup_state.delete().where(rollup_state.c.name == name))
+                conn.execute(rollup_state.insert().values(name=name, value=value))
+
+    def forget_retired(self, kind: str, before: dt.datetime) -> list[str]:
+        """Drop the rows of `kind` files retired before `before`; returns their paths."""
+        with self.transaction() as conn:
+            condition = sa.and_(
+                files.c.kind == kind,
+                files.c.removed_at.is_not(None),
+                files.c.removed_at < before,
+            )
+            paths = list(conn.execute(sa.select(files.c.path).where(condition)).scalars())
+            conn.execute(files.delete().where(condition))
+        return paths
+
+    def paths_of_kind(self, kind: str) -> set[str]:
+        """Every path the catalog references for files of `kind`, removed or not."""
+        with self.transaction() as conn:
+            return set(conn.execute(sa.select(files.c.path).where(files.c.kind == kind)).scalars())
+
+    # -- quality --------------------------------------------------------------------------
+    def unvalidated_batches(self) -> list[dict[str, Any]]:
+        """Committed batches no quality run has validated yet, oldest first."""
+        columns = (batches.c.id, batches.c.dataset, batches.c.rows, batches.c.committed_at)
+        with self.transaction() as conn:
+            rows = conn.execute(
+                sa.select(*columns)
+                .where(batches.c.validated_at.is_(None))
+                .order_by(batches.c.committed_at, batches.c.id)
+            ).all()
+        return [r._asdict() for r in rows]
+
+    def batch_files(self, batch_id: str) -> list[FileRecord]:
+        """Live data files committed by one batch."""
+        with self.transaction() as conn:
+            rows = conn.execute(
+                sa.select(files)
+                .where(
+                    files.c.batch_id == batch_id,
+                    files.c.kind == "data",
+                    files.c.removed_at.is_(None),
+                )
+                .order_by(files.c.id)
+            ).all()
+        return [
+            FileRecord(
+                r.dataset,
+                r.kind,
+                r.tier,
+                r.partition,
+                r.path,
+                r.rows,
+                r.bytes,
+                r.sha256,
+                r.min_ts,
+                r.max_ts,
+                r.batch_id,
+            )
+            for r in rows
+        ]
+
+    def record_quality(self, batch_id: str | None, results: list[dict[str, Any]]) -> bool:
+        """Insert quality results and mark `batch_id` validated, in ONE transaction.
+
+        Returns False (and records nothing) when another run validated the batch meanwhile.
+        """
+        now = utcnow()
+        with self.transaction() as conn:
+            if batch_id is not None:
+                marked = conn.execute(
+                    batches.update()
+                    .where(batches.c.id == batch_id, batches.c.validated_at.is_(None))
+                    .values(validated_at=now)
+                ).rowcount
+                if marked != 1:
+                    return False
+            if results:
+                conn.execute(
+                    quality_results.insert(),
+                    [{"batch_id": batch_id, "checked_at": now, **r} for r in results],
+                )
+        return True
+
+    def quality_rows(self) -> list[dict[str, Any]]:
+        """Every recorded quality result, oldest first."""
+        with self.transaction() as conn:
+            rows = conn.execute(sa.select(quality_results).order_by(quality_results.c.id)).all()
+        return [r._asdict() for r in rows]
+
 
 def _apply_advance(conn: Connection, adv: SourceAdvance, now: dt.datetime) -> None:
     values = {
@@ -548,6 +826,49 @@ def _apply_advance(conn: Connection, adv: SourceAdvance, now: dt.datetime) -> No
         raise CatalogError(
             f"{adv.path}: the {adv.dataset} cursor moved under us (another worker?); "
             "nothing was committed"
+        )
+
+
+def _apply_state_keys(conn: Connection, batch_id: str, keys: list[StateKey]) -> None:
+    """Replace the remembered versions of the given records (delete, then insert)."""
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        conn.execute(
+            state_keys.delete().where(
+                state_keys.c.source == sa.bindparam("b_source"),
+                state_keys.c.collection == sa.bindparam("b_collection"),
+                state_keys.c.key == sa.bindparam("b_key"),
+            ),
+            [{"b_source": k.source, "b_collection": k.collection, "b_key": k.key} for k in chunk],
+        )
+        conn.execute(
+            state_keys.insert(),
+            [
+                {
+                    "source": k.source,
+                    "collection": k.collection,
+                    "key": k.key,
+                    "hash": k.hash,
+                    "valid_from": k.valid_from,
+                    "deleted": k.deleted,
+                    "batch_id": batch_id,
+                }
+                for k in chunk
+            ],
+        )
+
+
+def _retire_files(conn: Connection, paths: list[str], now: dt.datetime) -> None:
+    """Mark superseded files removed; refuse if another worker retired one meanwhile."""
+    retired = conn.execute(
+        files.update()
+        .where(files.c.path.in_(paths), files.c.removed_at.is_(None))
+        .values(removed_at=now)
+    ).rowcount
+    if retired != len(set(paths)):
+        raise CatalogError(
+            f"{len(set(paths)) - retired} of the files to supersede are no longer live "
+            "(another worker?); nothing was committed"
         )
 
 

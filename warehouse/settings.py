@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -50,6 +50,22 @@ class Settings(BaseSettings):
         default=120.0, ge=0, description="How long to wait for a dataset another worker holds"
     )
     duckdb_memory_limit: str = Field(default="1GB", description="DuckDB memory limit for jobs")
+    freshness_warn_minutes: float = Field(
+        default=60, gt=0, description="Status warns past this lag of a dataset's newest record"
+    )
+    freshness_critical_minutes: float = Field(
+        default=360, gt=0, description="Status flags a dataset critical past this lag"
+    )
+    freshness_overrides: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description='Per-dataset [warn, critical] minutes, e.g. {"telemetry_events": [1440, 4320]}',
+    )
+    task_runner: Literal["threads", "dask"] = Field(
+        default="threads", description="Runner of partition-parallel tasks (dask: prefect-dask)"
+    )
+    dask_address: str | None = Field(
+        default=None, description="Dask scheduler for task_runner=dask; default: a local cluster"
+    )
 
     @field_validator("marcus_root", "marcus_home", "lake", mode="after")
     @classmethod

@@ -11,9 +11,13 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.catalog import Catalog, FileRecord
+from warehouse.cost_views import cost_views
 from warehouse.datasets import STREAMS, StreamDataset
 from warehouse.lake import Lake
+from warehouse.quality_report import quality_views
 from warehouse.records import QUARANTINE_SCHEMA, arrow_schema, literal, quote
+from warehouse.rollup_views import rollup_views
+from warehouse.state_views import state_views
 
 _DUCK_TYPES = {
     pa.string(): "VARCHAR",
@@ -81,7 +85,13 @@ ViewBuilder = Callable[[Catalog, Lake, LiveFiles], list[str]]
 
 # Each part of the lake contributes its views and macros here, in dependency order: a builder may
 # refer to the views of the builders before it.
-VIEW_BUILDERS: list[ViewBuilder] = [stream_views]
+VIEW_BUILDERS: list[ViewBuilder] = [
+    stream_views,
+    cost_views,
+    state_views,
+    rollup_views,
+    quality_views,
+]
 
 
 def live_files(catalog: Catalog) -> LiveFiles:

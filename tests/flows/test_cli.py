@@ -39,7 +39,11 @@ def ingested(prefect_api, sample_tree, tmp_path_factory):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert f"{sum(sample_tree.expected_rows.values()):,} rows committed" in result.output
+    for dataset, rows in sample_tree.expected_rows.items():
+        line = next(line for line in result.output.splitlines() if dataset in line)
+        assert f" {rows:,} " in line
+    assert "quality: " in result.output and "0 critical failures" in result.output
+    assert "rollup: " in result.output
     return lake
 
 

@@ -3,7 +3,7 @@
 import duckdb
 import pytest
 
-from flows.ingest import IngestFailed, ingest
+from flows.ingest import ingest
 from flows.lifecycle import lifecycle
 from warehouse.catalog import Catalog
 from warehouse.settings import load_settings
@@ -25,8 +25,17 @@ def test_ingest_flow_commits_every_sample_record_once(prefect_api, sample_tree, 
     state = ingest(settings, return_state=True)
     assert state.is_completed()
     results = {r.dataset: r for r in state.result()}
-    assert {name: r.rows for name, r in results.items()} == sample_tree.expected_rows
-    assert {name: r.quarantined for name, r in results.items()} == sample_tree.expected_quarantine
+    streams = {name: results[name].rows for name in sample_tree.expected_rows}
+    assert streams == sample_tree.expected_rows
+    quarantined = {name: r.quarantined for name, r in results.items() if r.quarantined}
+    assert quarantined == {k: v for k, v in sample_tree.expected_quarantine.items() if v}
+    assert set(results) == set(sample_tree.expected_rows) | {
+        "state_files",
+        "marcus_db",
+        "kanban_db",
+        "costs_db",
+    }
+    assert all(results[u].rows > 0 for u in ("state_files", "marcus_db", "kanban_db", "costs_db"))
 
     again = {r.dataset: r for r in ingest(settings)}
     assert all(r.rows == 0 and r.quarantined == 0 and not r.batches for r in again.values())
@@ -37,6 +46,20 @@ def test_ingest_flow_commits_every_sample_record_once(prefect_api, sample_tree, 
         assert db.execute(f"SELECT count(*) FROM {dataset}").fetchone()[0] == rows
     total_quarantined = sum(sample_tree.expected_quarantine.values())
     assert db.execute("SELECT count(*) FROM quarantine").fetchone()[0] == total_quarantined
+    state_facts = sample_tree.expected_state
+    assert (
+        db.execute("SELECT count(*) FROM token_events").fetchone()[0] == state_facts["token_events"]
+    )
+    cost_by_day = dict(
+        db.execute(
+            "SELECT strftime(ts, '%Y-%m-%d'), sum(cost_usd) FROM token_events GROUP BY 1"
+        ).fetchall()
+    )
+    assert cost_by_day == pytest.approx(state_facts["cost_usd_by_day"], abs=1e-9)
+    by_status = dict(
+        db.execute("SELECT status, count(*) FROM kanban_tasks GROUP BY status").fetchall()
+    )
+    assert by_status == state_facts["kanban_tasks_by_status"]
     db.close()
 
     runs = Catalog(settings.resolved_catalog_url).last_runs()
@@ -58,18 +81,29 @@ def test_rows_land_in_the_partition_of_their_own_utc_date(prefect_api, sample_tr
     assert dict(by_date) == sample_tree.expected_rows_by_date["audit_events"]
 
 
-def test_lifecycle_fails_naming_the_missing_root_but_commits_the_other_streams(
+def test_lifecycle_fails_naming_the_missing_root_but_runs_every_step(
     prefect_api, sample_tree, tmp_path
 ):
     missing = tmp_path / "no-such-home"
     settings = load_settings(
         marcus_root=sample_tree.marcus_root, marcus_home=missing, lake=tmp_path / "lake"
     )
-    with pytest.raises(IngestFailed) as failure:
-        lifecycle(settings)
-    assert str(missing) in str(failure.value)
-    results = {r.dataset: r for r in failure.value.results}
+    state = lifecycle(settings, return_state=True)
+    assert state.is_failed()
+    assert str(missing) in state.message
+    summary = state.result(raise_on_failure=False).summary
+    assert [(s.step, s.ok) for s in summary.steps] == [
+        ("ingest", False),
+        ("quality", True),
+        ("rollup", True),
+    ]
+    results = {r.dataset: r for r in summary.step("ingest").value}
     assert results["telemetry_events"].rows == 0
     assert results["audit_events"].rows == sample_tree.expected_rows["audit_events"]
     runs = Catalog(settings.resolved_catalog_url).last_runs()
-    assert [(r["flow"], r["state"]) for r in runs] == [("ingest", "FAILED")]
+    assert sorted((r["flow"], r["state"]) for r in runs) == [
+        ("ingest", "FAILED"),
+        ("lifecycle", "FAILED"),
+        ("quality", "COMPLETED"),
+        ("rollup", "COMPLETED"),
+    ]

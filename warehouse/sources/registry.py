@@ -9,6 +9,9 @@ from warehouse.datasets import STREAMS, StreamDataset
 from warehouse.errors import SettingsError
 from warehouse.ingest import DatasetResult, ingest_stream
 from warehouse.settings import Settings
+from warehouse.sources.costs_db import ingest_costs_db
+from warehouse.sources.sqlite_tables import ingest_kanban_db, ingest_marcus_db
+from warehouse.sources.state_files import ingest_state_files
 
 Ingester = Callable[[Settings, Catalog], DatasetResult]
 
@@ -22,6 +25,10 @@ def _stream_ingester(dataset: StreamDataset) -> Ingester:
 
 # Name → ingester, in the order an ingest run submits them. Adding a source is adding an entry.
 INGESTERS: dict[str, Ingester] = {d.name: _stream_ingester(d) for d in STREAMS}
+INGESTERS["state_files"] = ingest_state_files
+INGESTERS["marcus_db"] = ingest_marcus_db
+INGESTERS["kanban_db"] = ingest_kanban_db
+INGESTERS["costs_db"] = ingest_costs_db
 
 
 def ingest_unit_names() -> list[str]:

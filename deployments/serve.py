@@ -1,0 +1,137 @@
+"""Every Seneca Lake deployment from one table of per-flow overrides, served by `seneca serve`.
+
+`prefect.yaml` beside this file declares the same set for `prefect deploy` to a process work
+pool. Crons are UTC. Each deployment runs at most once at a time: a run that comes due while
+the previous one is still running is cancelled (CANCEL_NEW), so late runs collapse instead of
+piling up. Workers read their lake settings from SENECA_* variables or seneca.toml.
+
+Quality runs 2 minutes after each ingest slot (a cron offset, not an event trigger): it checks
+whatever batches are new, so it needs no link to one ingest run, and a schedule keeps working
+when the server's event pipeline is down or an ingest run was cancelled as a late duplicate.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from prefect import Flow, serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.deployments.runner import RunnerDeployment
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """One row of the table: a flow and how it is deployed."""
+
+    name: str
+    flow: str  # "module:attribute"
+    description: str
+    cron: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+    @property
+    def module(self) -> str:
+        """The module holding the flow."""
+        return self.flow.split(":", 1)[0]
+
+    @property
+    def available(self) -> bool:
+        """Whether the flow's module exists in this checkout."""
+        return importlib.util.find_spec(self.module) is not None
+
+
+DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
+    DeploymentSpec(
+        name="every-5-minutes",
+        flow="flows.ingest:ingest",
+        description="New Marcus records of every source into the lake, exactly once.",
+        cron="*/5 * * * *",
+        tags=("seneca", "ingest"),
+    ),
+    DeploymentSpec(
+        name="after-ingest",
+        flow="flows.quality:quality",
+        description="Great Expectations suites over the newly committed batches.",
+        cron="2-59/5 * * * *",
+        tags=("seneca", "quality"),
+    ),
+    DeploymentSpec(
+        name="hourly",
+        flow="flows.rollup:rollup",
+        description="Recompute the dirty hourly, daily and monthly rollup buckets.",
+        cron="15 * * * *",
+        tags=("seneca", "rollup"),
+    ),
+    DeploymentSpec(
+        name="daily",
+        flow="flows.lifecycle:lifecycle",
+        description="The main job: ingest, quality, rollups, and retention/backups when due.",
+        cron="30 2 * * *",
+        tags=("seneca", "lifecycle"),
+    ),
+    DeploymentSpec(
+        name="on-demand",
+        flow="flows.backfill:backfill",
+        description="Rebuild one dataset's partitions for a time range, then re-check them.",
+        tags=("seneca", "backfill", "incident"),
+    ),
+)
+
+ONE_AT_A_TIME = ConcurrencyLimitConfig(
+    limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+)
+
+
+def load_flow(spec: DeploymentSpec) -> Flow[..., Any]:
+    """The flow object of a row."""
+    module, attribute = spec.flow.split(":", 1)
+    found: Flow[..., Any] = getattr(importlib.import_module(module), attribute)
+    return found
+
+
+def served_flows(
+    specs: tuple[DeploymentSpec, ...] = DEPLOYMENTS,
+) -> list[tuple[DeploymentSpec, Flow[..., Any]]]:
+    """Each row whose flow exists, with its flow object."""
+    return [(spec, load_flow(spec)) for spec in specs if spec.available]
+
+
+def build_deployments(specs: tuple[DeploymentSpec, ...] = DEPLOYMENTS) -> list[RunnerDeployment]:
+    """Runner deployments of every row whose flow exists, each limited to one run at a time."""
+    built: list[RunnerDeployment] = []
+    for spec, flow in served_flows(specs):
+        deployment = flow.to_deployment(name=spec.name, **_options(spec))
+        built.append(cast(RunnerDeployment, deployment))  # sync context: never a coroutine
+    return built
+
+
+def missing_flows(specs: tuple[DeploymentSpec, ...] = DEPLOYMENTS) -> list[str]:
+    """Rows whose flow module does not exist (yet) in this checkout."""
+    return [spec.flow for spec in specs if not spec.available]
+
+
+def serve_all(specs: tuple[DeploymentSpec, ...] = DEPLOYMENTS) -> None:
+    """Register the deployments with the Prefect API and run their flow runs until stopped.
+
+    Runs start from the flows' entry points in subprocesses that inherit this process's
+    environment, so they read the same SENECA_* settings.
+    """
+    serve(*build_deployments(specs), print_starting_message=False)
+
+
+def _options(spec: DeploymentSpec) -> dict[str, Any]:
+    return {
+        "cron": spec.cron,
+        "parameters": dict(spec.parameters),
+        "description": spec.description,
+        "tags": list(spec.tags),
+        "concurrency_limit": ONE_AT_A_TIME,
+    }
+
+
+if __name__ == "__main__":
+    serve_all()

@@ -1,0 +1,72 @@
+"""The backfill flow: rebuild a dataset's partitions for a time range, then re-check them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+from dataclasses import asdict
+from typing import Any, cast
+
+from prefect import Flow, flow
+from prefect.client.schemas.objects import State
+from prefect.states import Failed
+
+from tasks.backfill import backfill_partitions
+from tasks.ingest import refresh_views
+from tasks.runs import close_run, open_run
+from warehouse.backfill import BackfillResult
+from warehouse.settings import Settings, load_settings
+
+# Flows that re-check and re-roll what a backfill rewrote, run when their module exists.
+FOLLOW_UPS = (("flows.quality", "quality"), ("flows.rollup", "rollup"))
+
+
+@flow(name="backfill")
+def backfill(
+    dataset: str, since: dt.datetime, until: dt.datetime, settings: Settings | None = None
+) -> BackfillResult:
+    """Rebuild one stream's date partitions overlapping [since, until) and swap them in.
+
+    Then refreshes the views and runs quality and rollups, which pick up the new batch and
+    the hours it marked dirty. Safe beside scheduled ingest: both take the dataset's lease.
+
+    Args:
+        dataset: The JSONL stream to rebuild (audit_events, conversation_events, ...).
+        since: Start of the range (inclusive; naive means UTC); whole UTC days are rebuilt.
+        until: End of the range (exclusive).
+        settings: Lake settings; default: the worker's SENECA_* variables and seneca.toml.
+
+    """
+    settings = settings or load_settings()
+    run_id = open_run(settings, "backfill")
+    state = backfill_partitions(settings, dataset, since, until, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if not isinstance(result, BackfillResult):
+        close_run(settings, run_id, "FAILED", {"error": str(result)})
+        # A returned state is the run's final state: one line in the log, no traceback.
+        return Failed(message=f"backfill failed: {result}", data=result)  # type: ignore[return-value]
+    refresh_views(settings)
+    # Nothing swapped in (no committed rows in the range): nothing to re-check.
+    follow_ups = follow_up_flows() if result.batch_id else []
+    failed = [f.name for f in follow_ups if not _completed(f, settings)]
+    summary = {"backfill": asdict(result), "failed_follow_ups": failed}
+    close_run(settings, run_id, "FAILED" if failed else "COMPLETED", summary)
+    if failed:
+        message = f"backfill committed, but {', '.join(failed)} failed"
+        return Failed(message=message, data=result)  # type: ignore[return-value]
+    return result
+
+
+def _completed(follow_up: Flow[Any, Any], settings: Settings) -> bool:
+    state = cast(State[Any], follow_up(settings=settings, return_state=True))
+    return state.is_completed()
+
+
+def follow_up_flows() -> list[Flow[Any, Any]]:
+    """The quality and rollup flows, as far as they exist in this checkout."""
+    return [
+        getattr(importlib.import_module(module), name)
+        for module, name in FOLLOW_UPS
+        if importlib.util.find_spec(module) is not None
+    ]

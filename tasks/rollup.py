@@ -1,0 +1,36 @@
+"""Task that refreshes the dirty rollup buckets."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+
+from warehouse.catalog import Catalog
+from warehouse.rollups import RollupReport, refresh_rollups
+from warehouse.settings import Settings
+
+
+@task(name="refresh-rollups", retries=2, retry_delay_seconds=[2, 10])
+def refresh_rollup_buckets(settings: Settings) -> RollupReport:
+    """Recompute dirty hours, days and months; expected failures are returned, not raised."""
+    logger = get_run_logger()
+    catalog = Catalog(settings.resolved_catalog_url)
+    try:
+        report = refresh_rollups(settings, catalog)
+    finally:
+        catalog.dispose()
+    if report.skipped:
+        logger.warning("skipped: %s", report.skipped)
+    logger.info(
+        "%d hours, %d days, %d months in %d batches; %d dirty marks consumed in %.2fs",
+        report.hours,
+        report.days,
+        report.months,
+        report.batches,
+        report.marks_consumed,
+        report.seconds,
+    )
+    if report.missing_sources:
+        logger.warning("source views not available yet: %s", ", ".join(report.missing_sources))
+    for error in report.errors:
+        logger.error("%s", error)
+    return report
