@@ -6,11 +6,15 @@ import datetime as dt
 import hashlib
 import os
 import socket
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import SimpleQueue
 
 import duckdb
 import pyarrow as pa
@@ -145,6 +149,37 @@ def _ingest_holding_lease(
         result.batches.extend(writer.committed)
 
 
+WORKERS = 2  # blocks typed and written at once, besides the one being read
+# Low-cardinality text columns fit a dictionary this size; unique values such as `raw` give
+# it up after 64 KiB instead of hashing a whole block's lines first.
+STRING_DICTIONARY_LIMIT = 1 << 16
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """One Parquet file a block was written to, not yet fsynced or committed."""
+
+    path: Path
+    partition: str
+    rows: int
+    bytes: int
+    sha256: str
+    min_ts: dt.datetime | None
+    max_ts: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class WrittenBlock:
+    """A typed block: its bad lines (index, source, offset, reason) and the files of the rest."""
+
+    block: LineBlock
+    rewritten: bool
+    bad: list[tuple[int, str, int, str]]
+    rows: int
+    hours: list[dt.datetime]
+    files: list[WrittenFile]
+
+
 class BatchWriter:
     """Types blocks of lines, writes Parquet under batch-unique names and commits them."""
 
@@ -167,10 +202,25 @@ class BatchWriter:
         self.db = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit})
         self.db.execute("SET TimeZone = 'UTC'")
         self.db.execute("CREATE TEMP TABLE seen (h UBIGINT)")
-        self.sql = typing_sql(dataset, "lines")
+        # Raw lines are taken straight from the Arrow block unless secrets must be redacted.
+        self.raw_in_typed = bool(dataset.secret_keys)
+        self.sql = typing_sql(dataset, "lines", with_raw=self.raw_in_typed)
         self.pending: list[Segment] = []
         self.pending_bytes = 0
         self.pending_rewritten = False
+        # Blocks are split, typed and written to uniquely named files on worker threads, each
+        # with a DuckDB cursor of its own, while this thread reads the next block (numpy, Arrow,
+        # zlib and DuckDB release the GIL). Their files are fsynced and recorded here, in block
+        # order, and a commit first waits for every queued block: the plans' cursors never
+        # stand past lines that are not written.
+        self.workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="seneca-ingest")
+        self.queued: deque[Future[WrittenBlock]] = deque()
+        self.cursors = [self.db.cursor() for _ in range(WORKERS)]
+        self.free_cursors: SimpleQueue[duckdb.DuckDBPyConnection] = SimpleQueue()
+        for cursor in self.cursors:
+            cursor.execute("SET TimeZone = 'UTC'")
+            self.free_cursors.put(cursor)
+        self.local = threading.local()  # each worker thread's own cursor
         self.quarantine_rows: list[dict[str, object]] = []
         self.loaded_dates: set[str] = set()
         self.committed_by_date: dict[str, list[str]] | None = None
@@ -185,6 +235,7 @@ class BatchWriter:
         self.batch = BatchCommit(new_batch_id(), self.dataset.name, utcnow(), self.worker)
         self.block_no = 0
         self.batch_input = 0
+        self.target = self.lake.dataset_dir("hot", self.dataset.name)
 
     # -- input ----------------------------------------------------------------------------
     def add_segment(self, plan: ReadPlan, segment: Segment) -> None:
@@ -195,7 +246,9 @@ class BatchWriter:
         self.pending_rewritten |= plan.rewritten
         self.batch_input += len(segment.data)
         if self.pending_bytes >= self.settings.chunk_bytes:
-            self._flush_block()
+            self._queue_block()
+            while len(self.queued) > WORKERS:
+                self._record_block(self.queued.popleft().result())
         if self.batch_input >= self.settings.commit_bytes:
             # The plan's cursor already stands after this segment, so mid-file commits are exact.
             self._commit()
@@ -220,25 +273,69 @@ class BatchWriter:
         self._commit()
 
     def close(self) -> None:
-        """Release the DuckDB session."""
+        """Release the DuckDB session and drop blocks never written (after an error)."""
+        self.workers.shutdown(wait=True, cancel_futures=True)
+        self.queued.clear()
+        for cursor in self.cursors:
+            cursor.close()
         self.db.close()
 
     # -- blocks ---------------------------------------------------------------------------
-    def _flush_block(self) -> None:
+    def _queue_block(self) -> None:
         if not self.pending:
             return
-        block = line_block(self.pending, self.settings.max_line_bytes)
-        rewritten = self.pending_rewritten
+        segments, rewritten = self.pending, self.pending_rewritten
         self.pending, self.pending_bytes, self.pending_rewritten = [], 0, False
-        self.db.register("lines", block.table)
-        try:
-            self.db.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {self.sql}")
-        finally:
-            self.db.unregister("lines")
+        self.block_no += 1
         if self.dataset.dedupe_lines or rewritten:
-            self._drop_duplicates()
-        self._collect_quarantine(block, rewritten)
-        self._write_rows()
+            # Deduplication compares with every earlier block: in order, on this thread.
+            self._flush_queue()
+            self._record_block(self._write_block(self.db, segments, rewritten, self.block_no))
+            return
+        self.queued.append(self.workers.submit(self._write_on_worker, segments, self.block_no))
+
+    def _flush_queue(self) -> None:
+        while self.queued:
+            self._record_block(self.queued.popleft().result())
+
+    def _flush_blocks(self) -> None:
+        """Write every queued line, so the plans' cursors match what is written."""
+        self._queue_block()
+        self._flush_queue()
+
+    def _write_on_worker(self, segments: list[Segment], block_no: int) -> WrittenBlock:
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self.local, "cursor", None)
+        if cursor is None:
+            cursor = self.local.cursor = self.free_cursors.get_nowait()
+        return self._write_block(cursor, segments, False, block_no)
+
+    def _write_block(
+        self,
+        db: duckdb.DuckDBPyConnection,
+        segments: list[Segment],
+        rewritten: bool,
+        block_no: int,
+    ) -> WrittenBlock:
+        """Type one block of lines and write its valid rows to Parquet (not yet fsynced)."""
+        block = line_block(segments, self.settings.max_line_bytes)
+        db.register("lines", block.table)
+        try:
+            db.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {self.sql}")
+            if self.dataset.dedupe_lines or rewritten:
+                self._drop_duplicates()
+            bad = db.execute(
+                "SELECT _i, _source, _offset, _reason FROM typed "
+                "WHERE _reason IS NOT NULL ORDER BY _i"
+            ).fetchall()
+            hours = db.execute(
+                "SELECT date_trunc('hour', ts), count(*) FROM typed "
+                "WHERE _reason IS NULL GROUP BY ALL"
+            ).fetchall()
+            rows = sum(int(n) for _, n in hours)
+            stats = self._copy_rows(db, block_no, {h.strftime("%Y-%m-%d") for h, _ in hours})
+        finally:
+            db.unregister("lines")
+        return WrittenBlock(block, rewritten, bad, rows, [h for h, _ in hours], stats)
 
     def _drop_duplicates(self) -> None:
         dates = [
@@ -276,14 +373,16 @@ class BatchWriter:
         rows = self.db.execute(sql).fetchall()
         return int(rows[0][0]) if rows else 0
 
-    def _collect_quarantine(self, block: LineBlock, rewritten: bool) -> None:
-        bad = self.db.execute(
-            "SELECT _i, _source, _offset, _reason FROM typed WHERE _reason IS NOT NULL ORDER BY _i"
-        ).fetchall()
-        for index, source, offset, reason in bad:
-            raw = block.raw(index)
+    def _record_block(self, written: WrittenBlock) -> None:
+        """Quarantine a written block's bad lines and record its files in the batch."""
+        self._collect_quarantine(written)
+        self._write_rows(written)
+
+    def _collect_quarantine(self, written: WrittenBlock) -> None:
+        for index, source, offset, reason in written.bad:
+            raw = written.block.raw(index)
             kept = _redact(raw[:HEAD_BYTES], self.dataset.secret_keys)
-            self._quarantine(source, offset, reason, kept, len(raw), rewritten)
+            self._quarantine(source, offset, reason, kept, len(raw), written.rewritten)
 
     def _quarantine(
         self,
@@ -326,57 +425,82 @@ class BatchWriter:
             self.quarantine_keys = {(r[0], int(r[1])) for r in rows}
         return self.quarantine_keys
 
-    def _write_rows(self) -> None:
-        rows = self._count("SELECT count(*) FROM typed WHERE _reason IS NULL")
-        if rows == 0:
-            return
-        self.block_no += 1
-        target = self.lake.dataset_dir("hot", self.dataset.name)
-        target.mkdir(parents=True, exist_ok=True)
+    def _copy_rows(
+        self, db: duckdb.DuckDBPyConnection, block_no: int, dates: set[str]
+    ) -> list[WrittenFile]:
+        """COPY the valid rows of `typed` into one file per date; the files written.
+
+        Rows stay in the order they were read: hot files are as ingested, and compaction into
+        the warm tier sorts them by `ts`.
+        """
+        if not dates:
+            return []
+        for date in dates:
+            # Made here, not by concurrent COPYs racing to create the same directory.
+            (self.target / f"date={date}").mkdir(parents=True, exist_ok=True)
+        raw = "t.raw" if self.raw_in_typed else "l.raw"
         columns = ", ".join(
-            ["ts", *(quote(c.name) for c in self.dataset.columns), "raw", "_source", "_offset"]
+            ["t.ts", *(f"t.{quote(c.name)}" for c in self.dataset.columns)]
+            + [f"{raw} AS raw", "t._source", "t._offset", "t._line_hash"]
         )
+        rows_of = "typed t" if self.raw_in_typed else "typed t JOIN lines l ON l._i = t._i"
         stamp = self.batch.started_at.isoformat()
-        pattern = f"{self.batch.batch_id}-{self.block_no}-{{i}}"
-        stats = self.db.execute(
+        pattern = f"{self.batch.batch_id}-{block_no}-{{i}}"
+        stats = db.execute(
             f"""COPY (
-                SELECT {columns}, _line_hash, {literal(self.batch.batch_id)} AS _batch_id,
+                SELECT {columns}, {literal(self.batch.batch_id)} AS _batch_id,
                        TIMESTAMPTZ {literal(stamp)} AS _ingested_at,
-                       strftime(ts, '%Y-%m-%d') AS date
-                FROM typed WHERE _reason IS NULL ORDER BY ts
-            ) TO {literal(str(target))} (
+                       strftime(t.ts, '%Y-%m-%d') AS date
+                FROM {rows_of} WHERE t._reason IS NULL
+            ) TO {literal(str(self.target))} (
                 FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1,
+                STRING_DICTIONARY_PAGE_SIZE_LIMIT {STRING_DICTIONARY_LIMIT},
                 PARTITION_BY (date), FILENAME_PATTERN {literal(pattern)},
                 OVERWRITE_OR_IGNORE true, RETURN_STATS true)"""
         ).fetchall()
-        hours = self.db.execute(
-            "SELECT DISTINCT date_trunc('hour', ts) FROM typed WHERE _reason IS NULL"
-        ).fetchall()
-        self.batch.hours.update(h[0] for h in hours)
+        files = []
         for filename, count, size, _footer, column_stats, partition, *_ in stats:
-            path = Path(filename)
-            fsync_file(path)
             ts_stats = column_stats.get('"ts"') or column_stats.get("ts") or {}
+            files.append(
+                WrittenFile(
+                    path=Path(filename),
+                    partition=dict(partition)["date"],
+                    rows=int(count),
+                    bytes=int(size),
+                    sha256=sha256_file(Path(filename)),
+                    min_ts=_stat_time(ts_stats.get("min")),
+                    max_ts=_stat_time(ts_stats.get("max")),
+                )
+            )
+        return files
+
+    def _write_rows(self, written: WrittenBlock) -> None:
+        """Make a block's files durable and add them to the batch."""
+        if written.rows == 0:
+            return
+        self.batch.hours.update(written.hours)
+        for file in written.files:
+            fsync_file(file.path)
             self.batch.files.append(
                 FileRecord(
                     dataset=self.dataset.name,
                     kind="data",
                     tier="hot",
-                    partition=dict(partition)["date"],
-                    path=self.lake.relative(path),
-                    rows=int(count),
-                    bytes=int(size),
-                    sha256=sha256_file(path),
-                    min_ts=_stat_time(ts_stats.get("min")),
-                    max_ts=_stat_time(ts_stats.get("max")),
+                    partition=file.partition,
+                    path=self.lake.relative(file.path),
+                    rows=file.rows,
+                    bytes=file.bytes,
+                    sha256=file.sha256,
+                    min_ts=file.min_ts,
+                    max_ts=file.max_ts,
                     batch_id=self.batch.batch_id,
                 )
             )
-        for directory in {Path(f).parent for f, *_ in stats}:
+        for directory in {f.path.parent for f in written.files}:
             fsync_dir(directory)
-        self.batch.rows += rows
-        self.rows += rows
-        self.files_written += len(stats)
+        self.batch.rows += written.rows
+        self.rows += written.rows
+        self.files_written += len(written.files)
 
     def _write_quarantine(self) -> None:
         if not self.quarantine_rows:
@@ -419,7 +543,7 @@ class BatchWriter:
 
     # -- commit ---------------------------------------------------------------------------
     def _commit(self) -> None:
-        self._flush_block()
+        self._flush_blocks()
         self._write_quarantine()
         advances = [a for a in (p.advance(self.dataset.name) for p in self.touched.values()) if a]
         if not advances and not self.batch.files:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from warehouse.datasets import Column, StreamDataset
-from warehouse.lines import FLAG_BAD_UTF8, FLAG_BLANK, FLAG_OVERSIZED
+from warehouse.lines import FLAG_BAD_UTF8, FLAG_BLANK, FLAG_OK, FLAG_OVERSIZED
 from warehouse.timestamps import timestamp_sql
 
 LINEAGE = ("_source", "_offset", "_line_hash", "_batch_id", "_ingested_at")
@@ -76,11 +76,12 @@ def _paths(dataset: StreamDataset) -> list[str]:
 
 
 def _first_present(indexes: list[int]) -> str:
-    """JSON value of the first listed path that is present and not JSON null."""
-    branches = " ".join(
-        f"WHEN v[{i}] IS NOT NULL AND json_type(v[{i}]) <> 'NULL' THEN v[{i}]" for i in indexes
-    )
-    return f"CASE {branches} END"
+    """JSON value of the first listed path that is present and not JSON null.
+
+    json_extract returns minified JSON text, so a JSON null is exactly the text `null`.
+    """
+    values = [f"nullif(v[{i}], 'null')" for i in indexes]
+    return values[0] if len(values) == 1 else f"coalesce({', '.join(values)})"
 
 
 def _value(column: Column, ref: str) -> str:
@@ -105,11 +106,30 @@ def _type_problem(column: Column, ref: str) -> str | None:
     )
 
 
-def typing_sql(dataset: StreamDataset, source_table: str) -> str:
+# A cheap test that a present value has an accepted type, from the first character of its
+# minified JSON text; a value it rejects goes through json_type, so it must never accept a
+# value json_type would reject.
+_FAST_ACCEPT: dict[str, str] = {
+    "VARCHAR": "ascii({ref}) = 34",  # a JSON string starts with its quote
+    "BOOLEAN": "{ref} IN ('true', 'false')",
+    "DOUBLE": "(ascii({ref}) BETWEEN 48 AND 57 OR ascii({ref}) = 45)",  # digit or minus
+    # More than 18 digits may overflow into a double: json_type decides those.
+    "BIGINT": "regexp_full_match({ref}, '-?[0-9]{{1,18}}')",
+}
+
+
+def _type_ok(column: Column, ref: str) -> str | None:
+    if column.type == "JSON":
+        return None
+    return f"({ref} IS NULL OR {_FAST_ACCEPT[column.type].format(ref=ref)})"
+
+
+def typing_sql(dataset: StreamDataset, source_table: str, *, with_raw: bool = True) -> str:
     """SELECT typing every non-blank line of `source_table` (see LINE_SCHEMA).
 
     Returns columns `_i, _source, _offset, _line_hash, _reason, ts, <columns>, raw`; rows with a
-    non-null `_reason` belong in quarantine.
+    non-null `_reason` belong in quarantine. Without `with_raw`, `raw` is left out: the caller
+    takes it from `source_table` (only valid when the dataset has no secret keys to redact).
     """
     paths = _paths(dataset)
     index = {path: i + 1 for i, path in enumerate(paths)}
@@ -121,26 +141,36 @@ def typing_sql(dataset: StreamDataset, source_table: str) -> str:
         f"WHEN _flag = {FLAG_BAD_UTF8} THEN 'invalid UTF-8'",
         f"WHEN _flag = {FLAG_OVERSIZED} THEN 'line longer than the size limit'",
         "WHEN v IS NULL THEN 'not valid JSON'",
-        "WHEN c_ts IS NULL THEN CASE WHEN json_type(line) <> 'OBJECT' "
+        "WHEN c_ts IS NULL THEN CASE WHEN json_type(raw) <> 'OBJECT' "
         "THEN 'not a JSON object' ELSE 'missing timestamp' END",
         "WHEN ts IS NULL THEN 'unparseable timestamp: ' || left(CAST(c_ts AS VARCHAR), 80)",
     ]
+    # Most lines are fine: they skip the chain of reasons after one cheap test.
+    fine = [f"_flag = {FLAG_OK}", "v IS NOT NULL", "ts IS NOT NULL"]
     for column in dataset.columns:
         ref = f"c_{column.name}"
         if column.required:
             reasons.append(f"WHEN {ref} IS NULL THEN 'missing required field {column.name}'")
+            fine.append(f"{ref} IS NOT NULL")
         problem = _type_problem(column, ref)
         if problem:
             reasons.append(problem)
+        accepted = _type_ok(column, ref)
+        if accepted:
+            fine.append(accepted)
+    reason = f"CASE WHEN {' AND '.join(fine)} THEN NULL ELSE CASE {' '.join(reasons)} END END"
 
-    raw = "left(line, -1)"  # every line ends with its newline; left() is far cheaper than rtrim()
+    raw = "raw"
     if dataset.secret_keys:
+        if not with_raw:
+            raise ValueError(f"{dataset.name} redacts secrets: its raw lines come from typing")
         patch = "{" + ", ".join(f'"{k}": null' for k in dataset.secret_keys) + "}"
         # Only valid JSON objects can be patched; quarantined lines are redacted elsewhere.
         raw = (
-            f"CASE WHEN v IS NOT NULL AND json_type(line) = 'OBJECT' "
-            f"THEN CAST(json_merge_patch({raw}, {literal(patch)}) AS VARCHAR) ELSE {raw} END"
+            f"CASE WHEN v IS NOT NULL AND json_type(raw) = 'OBJECT' "
+            f"THEN CAST(json_merge_patch(raw, {literal(patch)}) AS VARCHAR) ELSE raw END"
         )
+    raw_column = f",\n    {raw} AS raw" if with_raw else ""
 
     col_json = ",\n      ".join(f"{ref} AS c_{name}" for name, ref in col_refs.items())
     col_values = ",\n    ".join(
@@ -148,8 +178,8 @@ def typing_sql(dataset: StreamDataset, source_table: str) -> str:
     )
     return f"""
 WITH parsed AS (
-    SELECT _i, _source, _offset, _flag, line, hash(line) AS _line_hash,
-           CASE WHEN _flag = 0 THEN try(json_extract(line, {path_list})) END AS v
+    SELECT _i, _source, _offset, _flag, raw, hash(line) AS _line_hash,
+           CASE WHEN _flag = {FLAG_OK} THEN try(json_extract(raw, {path_list})) END AS v
     FROM {source_table}
     WHERE _flag <> {FLAG_BLANK}
 ), picked AS (
@@ -160,9 +190,8 @@ WITH parsed AS (
     SELECT *, {timestamp_sql("c_ts")} AS ts FROM picked
 )
 SELECT _i, CAST(_source AS VARCHAR) AS _source, _offset, _line_hash,
-    CASE {" ".join(reasons)} END AS _reason,
+    {reason} AS _reason,
     ts,
-    {col_values},
-    {raw} AS raw
+    {col_values}{raw_column}
 FROM typed
 """

@@ -36,3 +36,25 @@ def test_several_invalid_lines_in_one_block_are_all_found():
     block = line_block([Segment("f", 0, b"\n".join(lines) + b"\n")], max_line_bytes=1000)
     flags = block.table.column("_flag").to_pylist()
     assert [i for i, f in enumerate(flags) if f == FLAG_BAD_UTF8] == [3, 17, 49]
+
+
+def test_raw_column_is_each_line_without_its_newline():
+    data = b'{"a": 1}\n\n  \n{"b": "\xc3\xa9"}\r\n{"c": "\xff"}\n'
+    block = line_block([Segment("f", 0, data[:10]), Segment("g", 7, data[10:])], 1000)
+    table = block.table.to_pydict()
+    assert table["raw"] == ['{"a": 1}', "", "  ", '{"b": "é"}\r', " " * 10]
+    assert [len(line) for line in table["line"]] == [9, 1, 3, 12, 11]
+    assert table["_offset"] == [0, 9, 7, 10, 23]
+
+
+def test_valid_non_ascii_lines_are_not_flagged_beside_an_invalid_one():
+    lines = ['{"n": "café"}'.encode(), '{"n": "日本"}'.encode(), b'{"n": "\xe6\x97"}', b'{"n": 1}']
+    block = line_block([Segment("f", 0, b"\n".join(lines) + b"\n")], max_line_bytes=1000)
+    assert block.table.column("_flag").to_pylist() == [FLAG_OK, FLAG_OK, FLAG_BAD_UTF8, FLAG_OK]
+    assert block.raw(2) == b'{"n": "\xe6\x97"}'
+
+
+def test_an_empty_block_has_no_lines():
+    block = line_block([Segment("f", 0, b"")], max_line_bytes=10)
+    assert block.table.num_rows == 0
+    assert block.table.column("raw").to_pylist() == []

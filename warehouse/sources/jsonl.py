@@ -304,23 +304,28 @@ def read_new_lines(
                 yield skip
                 skip, skip_tail = None, b""
                 block = block[newline + 1 :]
-            data = carry + block if carry else block
-            last = data.rfind(b"\n")
-            if last < 0:
-                if len(data) > max_line_bytes:
-                    reason = f"line longer than {max_line_bytes} bytes"
-                    skip = Unterminated(plan, pos, data[:HEAD_BYTES], len(data), reason)
-                    skip_tail, carry = data[-TAIL_BYTES:], b""
+            last = block.rfind(b"\n")
+            if last >= 0:
+                # One copy at most: the carried partial line and the block's complete lines.
+                end = last + 1
+                if carry:
+                    piece = carry + memoryview(block)[:end]
                 else:
-                    carry = data
+                    piece = block if end == len(block) else block[:end]
+                start, pos = pos, pos + len(piece)
+                # The cursor moves before the yield: whoever commits after processing a piece
+                # commits exactly the bytes it processed.
+                _consume(plan, pos, piece)
+                yield Piece(plan, start, piece)
+                carry = block[end:]
                 continue
-            piece = data[: last + 1]
-            start, pos = pos, pos + len(piece)
-            # The cursor moves before the yield: whoever commits after processing a piece
-            # commits exactly the bytes it processed.
-            _consume(plan, pos, piece)
-            yield Piece(plan, start, piece)
-            carry = data[last + 1 :]
+            data = carry + block if carry else block  # no newline yet: a line still going on
+            if len(data) > max_line_bytes:
+                reason = f"line longer than {max_line_bytes} bytes"
+                skip = Unterminated(plan, pos, data[:HEAD_BYTES], len(data), reason)
+                skip_tail, carry = data[-TAIL_BYTES:], b""
+            else:
+                carry = data
         if file.final and (carry or skip is not None):
             # A rotated file never grows: its cut-off last line can never be completed.
             if skip is None:
