@@ -456,23 +456,7 @@ class Catalog:
             if batch.files:
                 conn.execute(
                     files.insert(),
-                    [
-                        {
-                            "dataset": f.dataset,
-                            "kind": f.kind,
-                            "tier": f.tier,
-                            "partition": f.partition,
-                            "path": f.path,
-                            "rows": f.rows,
-                            "bytes": f.bytes,
-                            "sha256": f.sha256,
-                            "min_ts": f.min_ts,
-                            "max_ts": f.max_ts,
-                            "batch_id": f.batch_id,
-                            "committed_at": now,
-                        }
-                        for f in batch.files
-                    ],
+                    [_file_row(f, now) for f in batch.files],
                 )
             if batch.state_keys:
                 _apply_state_keys(conn, batch.batch_id, batch.state_keys)
@@ -679,23 +663,7 @@ class Catalog:
             if added:
                 conn.execute(
                     files.insert(),
-                    [
-                        {
-                            "dataset": f.dataset,
-                            "kind": f.kind,
-                            "tier": f.tier,
-                            "partition": f.partition,
-                            "path": f.path,
-                            "rows": f.rows,
-                            "bytes": f.bytes,
-                            "sha256": f.sha256,
-                            "min_ts": f.min_ts,
-                            "max_ts": f.max_ts,
-                            "batch_id": f.batch_id,
-                            "committed_at": now,
-                        }
-                        for f in added
-                    ],
+                    [_file_row(f, now) for f in added],
                 )
             for start in range(0, len(marks), 500):
                 chunk = marks[start : start + 500]
@@ -789,6 +757,24 @@ class Catalog:
         with self.transaction() as conn:
             rows = conn.execute(sa.select(quality_results).order_by(quality_results.c.id)).all()
         return [r._asdict() for r in rows]
+
+
+def _file_row(f: FileRecord, now: dt.datetime) -> dict[str, Any]:
+    """The `files` row of a file committed at `now`."""
+    return {
+        "dataset": f.dataset,
+        "kind": f.kind,
+        "tier": f.tier,
+        "partition": f.partition,
+        "path": f.path,
+        "rows": f.rows,
+        "bytes": f.bytes,
+        "sha256": f.sha256,
+        "min_ts": f.min_ts,
+        "max_ts": f.max_ts,
+        "batch_id": f.batch_id,
+        "committed_at": now,
+    }
 
 
 def _apply_advance(conn: Connection, adv: SourceAdvance, now: dt.datetime) -> None:

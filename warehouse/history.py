@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +32,8 @@ from warehouse.catalog import (
     StateKey,
     utcnow,
 )
-from warehouse.errors import CatalogError, SourceError
-from warehouse.ingest import DatasetResult, _wait_for_lease, worker_id
+from warehouse.errors import SourceError
+from warehouse.ingest import DatasetResult, Lease, run_holding_lease, worker_id
 from warehouse.lake import Lake, fsync_dir, fsync_file, new_batch_id, sha256_file
 from warehouse.settings import Settings
 
@@ -259,25 +258,12 @@ def ingest_state(
     A source that cannot be read is reported in the result's errors and left for the next
     run; the others are committed.
     """
-    began = time.monotonic()
-    result = DatasetResult(unit)
     worker = worker or worker_id()
-    lease = (f"ingest:{unit}", worker, settings.lease_seconds)
-    holder = _wait_for_lease(catalog, lease, settings.lease_wait_seconds)
-    if holder is not None:
-        result.skipped = f"{unit} is being ingested by {holder}"
-        return result
-    try:
+
+    def work(lease: Lease, result: DatasetResult) -> None:
         _ingest_holding_lease(settings, catalog, unit, discover, worker, lease, result)
-    except (SourceError, CatalogError) as exc:
-        result.errors.append(str(exc))
-    finally:
-        try:
-            catalog.release_lease(lease[0], worker)
-        except CatalogError as exc:
-            result.errors.append(str(exc))
-        result.seconds = time.monotonic() - began
-    return result
+
+    return run_holding_lease(settings, catalog, unit, worker, work)
 
 
 def _ingest_holding_lease(

@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +60,9 @@ class DatasetResult:
         return not self.errors
 
 
+Lease = tuple[str, str, int]  # (name, owner, seconds)
+
+
 def worker_id() -> str:
     """The name of this process in leases and batches."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -69,16 +72,35 @@ def ingest_stream(
     settings: Settings, catalog: Catalog, dataset: StreamDataset, worker: str | None = None
 ) -> DatasetResult:
     """Read new complete lines of `dataset`, write them as Parquet and commit them once."""
-    began = time.monotonic()
-    result = DatasetResult(dataset.name)
     worker = worker or worker_id()
-    lease = (f"ingest:{dataset.name}", worker, settings.lease_seconds)
-    holder = _wait_for_lease(catalog, lease, settings.lease_wait_seconds)
+
+    def work(lease: Lease, result: DatasetResult) -> None:
+        _ingest_holding_lease(settings, catalog, dataset, worker, lease, result)
+
+    return run_holding_lease(settings, catalog, dataset.name, worker, work)
+
+
+def run_holding_lease(
+    settings: Settings,
+    catalog: Catalog,
+    unit: str,
+    worker: str,
+    work: Callable[[Lease, DatasetResult], None],
+) -> DatasetResult:
+    """Run `work` holding the ingest lease of `unit`; expected failures go to the result.
+
+    Another worker holding the lease past the wait makes this run a skip, not an error.
+    """
+    began = time.monotonic()
+    result = DatasetResult(unit)
+    lease = (f"ingest:{unit}", worker, settings.lease_seconds)
+    holder = wait_for_lease(catalog, lease, settings.lease_wait_seconds)
     if holder is not None:
-        result.skipped = f"{dataset.name} is being ingested by {holder}"
+        result.skipped = f"{unit} is being ingested by {holder}"
+        result.seconds = time.monotonic() - began
         return result
     try:
-        _ingest_holding_lease(settings, catalog, dataset, worker, lease, result)
+        work(lease, result)
     except (SourceError, CatalogError) as exc:
         result.errors.append(str(exc))
     finally:
@@ -90,7 +112,7 @@ def ingest_stream(
     return result
 
 
-def _wait_for_lease(catalog: Catalog, lease: tuple[str, str, int], wait: float) -> str | None:
+def wait_for_lease(catalog: Catalog, lease: Lease, wait: float) -> str | None:
     """None once the lease is ours; else the holder after waiting `wait` seconds."""
     deadline = time.monotonic() + wait
     while True:

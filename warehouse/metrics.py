@@ -53,11 +53,15 @@ def _raw(path: str) -> str:
 
 
 _TOOL_TAGS = {"tool": "tool_name", "client": "client_id"}
-_TASK_TAGS = {
-    # Agent events carry no project id (MARCUS_FORMATS §2.4); a record that has one keeps it.
-    "project": f"coalesce({_raw('$.data.project_id')}, {_raw('$.data.task.project_id')})",
-    "agent": "agent_id",
-}
+# Agent events carry no project id (MARCUS_FORMATS §2.4): a record that has one keeps it, the
+# others take their task's project from kanban, named by its dashless cost id like the token
+# metrics (the kanban id when the project is not registered).
+_TASK_PROJECT = f"""coalesce(
+    {_raw("$.data.project_id")}, {_raw("$.data.task.project_id")},
+    (SELECT any_value(coalesce(p.cost_id, k.project_id))
+     FROM kanban_tasks k LEFT JOIN projects p ON p.kanban_id = k.project_id
+     WHERE k.task_id = "agent_events".task_id))"""
+_TASK_TAGS = {"project": _TASK_PROJECT, "agent": "agent_id"}
 _TOKEN_TAGS = {
     "project": "project_id",
     "agent": "agent_id",

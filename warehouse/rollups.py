@@ -16,10 +16,7 @@ new ones and deletes exactly the marks it consumed; a crash leaves the old files
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +32,7 @@ from warehouse.histogram import (
     rollup_from_key_counts_sql,
     rollup_from_rollups_sql,
 )
+from warehouse.ingest import wait_for_lease, worker_id
 from warehouse.lake import Lake, fsync_dir, fsync_file, new_batch_id, sha256_file
 from warehouse.metrics import (
     METRICS,
@@ -154,10 +152,11 @@ def refresh_rollups(
     began = time.monotonic()
     metrics = METRICS if metrics is None else metrics
     report = RollupReport()
-    worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    worker = worker or worker_id()
     lease = (LEASE, worker, settings.lease_seconds)
-    if not _wait_for_lease(catalog, lease, settings.lease_wait_seconds):
-        report.skipped = f"a rollup refresh is running in {catalog.lease_holder(LEASE)}"
+    holder = wait_for_lease(catalog, lease, settings.lease_wait_seconds)
+    if holder is not None:
+        report.skipped = f"a rollup refresh is running in {holder}"
         return report
     try:
         lake = Lake(settings.lake)
@@ -187,15 +186,6 @@ def refresh_rollups(
         report.missing_sources = sorted(set(report.missing_sources))
         report.seconds = time.monotonic() - began
     return report
-
-
-def _wait_for_lease(catalog: Catalog, lease: tuple[str, str, int], wait: float) -> bool:
-    deadline = time.monotonic() + wait
-    while not catalog.acquire_lease(*lease):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.25)
-    return True
 
 
 def remove_stale_rollup_files(catalog: Catalog, lake: Lake) -> list[str]:

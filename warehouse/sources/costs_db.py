@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -41,8 +40,8 @@ from warehouse.catalog import (
     SourceState,
     utcnow,
 )
-from warehouse.errors import CatalogError, SourceError
-from warehouse.ingest import DatasetResult, _wait_for_lease, worker_id
+from warehouse.errors import SourceError
+from warehouse.ingest import DatasetResult, Lease, run_holding_lease, worker_id
 from warehouse.lake import Lake, fsync_dir, fsync_file, new_batch_id, remove_orphans, sha256_file
 from warehouse.records import QUARANTINE_SCHEMA, quote
 from warehouse.settings import Settings
@@ -489,29 +488,15 @@ def ingest_costs_db(
     worker: str | None = None,
 ) -> DatasetResult:
     """Commit costs.db's new token events and changed tables once; errors are returned."""
-    began = time.monotonic()
-    result = DatasetResult(UNIT)
     path = path or settings.marcus_home / DB_NAME
     if not path.exists():
-        result.seconds = time.monotonic() - began
-        return result  # Marcus has not recorded any cost yet
+        return DatasetResult(UNIT)  # Marcus has not recorded any cost yet
     worker = worker or worker_id()
-    lease = (f"ingest:{UNIT}", worker, settings.lease_seconds)
-    holder = _wait_for_lease(catalog, lease, settings.lease_wait_seconds)
-    if holder is not None:
-        result.skipped = f"{UNIT} is being ingested by {holder}"
-        return result
-    try:
+
+    def work(lease: Lease, result: DatasetResult) -> None:
         CostsIngest(settings, catalog, path, worker, lease, result).run(busy_timeout)
-    except (SourceError, CatalogError) as exc:
-        result.errors.append(str(exc))
-    finally:
-        try:
-            catalog.release_lease(lease[0], worker)
-        except CatalogError as exc:
-            result.errors.append(str(exc))
-        result.seconds = time.monotonic() - began
-    return result
+
+    return run_holding_lease(settings, catalog, UNIT, worker, work)
 
 
 class CostsIngest:
