@@ -33,6 +33,7 @@ from warehouse.quality import (
 )
 from warehouse.quality_report import write_quality_page
 from warehouse.sample import SampleSummary, write_sample
+from warehouse.sample_state import create_costs_db
 from warehouse.settings import Settings, load_settings
 from warehouse.sources.registry import ingest_named, ingest_unit_names
 from warehouse.views import open_views
@@ -162,6 +163,8 @@ def test_every_dataset_has_a_suite_and_every_expectation_a_severity():
         "daily_cost_matches_costs_db",
         "progress_reports_match_agent_events",
         "quarantine_rate_below_threshold",
+        "token_event_ids_unique_across_batches",
+        "kanban_task_ids_unique",
     ]
     assert set(external) == {"marcus_costs_daily"}
 
@@ -194,7 +197,7 @@ def test_clean_sample_passes_every_suite_and_only_new_batches_are_checked(tmp_pa
         stats = report.datasets[name]
         assert (stats.batches, stats.rows) == (1, house.sample.expected_rows[name])
         assert stats.checks == stats.passed > 0
-    assert report.datasets["cross_dataset"].passed == 4
+    assert report.datasets["cross_dataset"].passed == 6
     assert report.datasets["token_events"].rows == house.count("token_events")
     assert pending_batches(house.catalog) == []
 
@@ -212,7 +215,7 @@ def test_clean_sample_passes_every_suite_and_only_new_batches_are_checked(tmp_pa
     # Nothing new: only the cross-dataset checks run again.
     again = house.check(runner)
     assert set(again.datasets) == {"cross_dataset"}
-    assert len(house.catalog.quality_rows()) == len(rows) + 4
+    assert len(house.catalog.quality_rows()) == len(rows) + 6
 
     lake = Lake(house.settings.lake)
     export_results(house.catalog, lake)
@@ -224,7 +227,7 @@ def test_clean_sample_passes_every_suite_and_only_new_batches_are_checked(tmp_pa
         ).fetchall()[0]
     finally:
         db.close()
-    assert view == (len(rows) + 4, len(rows) + 4, 2)
+    assert view == (len(rows) + 6, len(rows) + 6, 2)
 
 
 # -- faults ---------------------------------------------------------------------------------------
@@ -411,6 +414,31 @@ def test_cost_mismatch_and_unknown_kanban_status_are_caught(tmp_path, runner):
     assert status.critical and status.unexpected_count == 1
     assert status.sample == [{"status": "archived"}]
     assert {f.dataset for f in report.critical_failures} == {"cross_dataset", "kanban_tasks"}
+
+
+def test_an_event_id_stored_twice_across_batches_is_named(tmp_path, runner):
+    house = make_lakehouse(tmp_path, ["costs_db"])
+    costs = house.sample.marcus_home / "costs.db"
+    with sqlite3.connect(costs) as conn:
+        first = conn.execute("SELECT min(event_id) FROM token_events").fetchone()[0]
+    # costs.db deleted and started again: its ids restart, its events are new.
+    for path in costs.parent.glob("costs.db*"):
+        path.unlink()
+    create_costs_db(costs)
+    with sqlite3.connect(costs) as conn:
+        conn.execute(
+            "INSERT INTO token_events (run_id, project_id, agent_id, agent_role, operation, "
+            "provider, model, input_tokens, output_tokens, timestamp) "
+            "VALUES ('r-new', 'p', 'agent_new', 'worker', 'turn', 'anthropic', "
+            "'claude-sonnet-4-5', 10, 5, '2026-06-03T12:00:00.000Z')"
+        )
+        assert conn.execute("SELECT event_id FROM token_events").fetchone()[0] == first
+    house.ingest(["costs_db"])
+    report = house.check(runner)
+
+    twice = failure(report, "cross_dataset", "token_event_ids_unique_across_batches")
+    assert not twice.critical
+    assert [(r["event_id"], r["copies"]) for r in twice.sample] == [(first, 2)]
 
 
 def test_a_check_whose_view_is_missing_is_an_error_result_not_a_crash():
