@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import importlib.util
 from dataclasses import asdict
 from typing import Any, cast
 
@@ -12,14 +10,16 @@ from prefect import Flow, flow
 from prefect.client.schemas.objects import State
 from prefect.states import Failed
 
+from flows.quality import quality
+from flows.rollup import rollup
 from tasks.backfill import backfill_partitions
 from tasks.ingest import refresh_views
 from tasks.runs import close_run, open_run
 from warehouse.backfill import BackfillResult
 from warehouse.settings import Settings, load_settings
 
-# Flows that re-check and re-roll what a backfill rewrote, run when their module exists.
-FOLLOW_UPS = (("flows.quality", "quality"), ("flows.rollup", "rollup"))
+# Flows that re-check and re-roll what a backfill rewrote.
+FOLLOW_UPS: tuple[Flow[Any, Any], ...] = (quality, rollup)
 
 
 @flow(name="backfill")
@@ -48,7 +48,7 @@ def backfill(
         return Failed(message=f"backfill failed: {result}", data=result)  # type: ignore[return-value]
     refresh_views(settings)
     # Nothing swapped in (no committed rows in the range): nothing to re-check.
-    follow_ups = follow_up_flows() if result.batch_id else []
+    follow_ups = FOLLOW_UPS if result.batch_id else ()
     failed = [f.name for f in follow_ups if not _completed(f, settings)]
     summary = {"backfill": asdict(result), "failed_follow_ups": failed}
     close_run(settings, run_id, "FAILED" if failed else "COMPLETED", summary)
@@ -61,12 +61,3 @@ def backfill(
 def _completed(follow_up: Flow[Any, Any], settings: Settings) -> bool:
     state = cast(State[Any], follow_up(settings=settings, return_state=True))
     return state.is_completed()
-
-
-def follow_up_flows() -> list[Flow[Any, Any]]:
-    """The quality and rollup flows, as far as they exist in this checkout."""
-    return [
-        getattr(importlib.import_module(module), name)
-        for module, name in FOLLOW_UPS
-        if importlib.util.find_spec(module) is not None
-    ]
