@@ -288,10 +288,15 @@ def test_served_deployments_run_ingest_and_backfill_through_the_api(
         )
         assert run.state.is_failed()
         assert "unknown dataset 'nope'" in run.state.message
+        # The flow run's process writes its last lines after the API already shows the state.
+        expected = "Finished in state Failed(\"backfill failed: unknown dataset 'nope'"
+        deadline = time.monotonic() + 30
+        while expected not in (server.logs / "serve.log").read_text():
+            assert time.monotonic() < deadline, "the failed backfill never reached the log"
+            time.sleep(0.5)
     finally:
         stop(serve)
     log = (server.logs / "serve.log").read_text()
-    assert "Finished in state Failed(\"backfill failed: unknown dataset 'nope'" in log
     # Prefect's engine logs a traceback for every failed deployed run; none of its frames
     # may be ours: an expected failure is a message, not a crash.
     ours = [f'File "{ROOT / package}/' for package in ("flows", "tasks", "warehouse")]
