@@ -70,7 +70,9 @@ class Settings(BaseSettings):
     @field_validator("marcus_root", "marcus_home", "lake", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+        # Absolute from the start: views in seneca.duckdb, GX Data Docs and served flow runs
+        # must not depend on the directory they happen to run in.
+        return value.expanduser().absolute()
 
     @classmethod
     def settings_customise_sources(
