@@ -18,11 +18,8 @@ from warehouse.views import write_views_db
 def ingest_dataset(settings: Settings, dataset: str) -> DatasetResult:
     """Ingest what is new in one source; expected failures are returned, not raised."""
     logger = get_run_logger()
-    catalog = Catalog(settings.resolved_catalog_url)
-    try:
+    with Catalog(settings.resolved_catalog_url) as catalog:
         result = ingest_named(settings, catalog, dataset)
-    finally:
-        catalog.dispose()
     if result.skipped:
         logger.warning("skipped: %s", result.skipped)
     logger.info(
@@ -42,8 +39,5 @@ def ingest_dataset(settings: Settings, dataset: str) -> DatasetResult:
 @task(name="refresh-views", retries=2, retry_delay_seconds=[1, 5])
 def refresh_views(settings: Settings) -> str:
     """Rewrite <lake>/seneca.duckdb so any DuckDB client sees the committed files."""
-    catalog = Catalog(settings.resolved_catalog_url)
-    try:
+    with Catalog(settings.resolved_catalog_url) as catalog:
         return str(write_views_db(catalog, Lake(settings.lake)))
-    finally:
-        catalog.dispose()

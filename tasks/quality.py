@@ -23,11 +23,8 @@ from warehouse.settings import Settings
 @task(name="find-new-batches", retries=2, retry_delay_seconds=[1, 5])
 def find_new_batches(settings: Settings) -> list[PendingBatch]:
     """Batches committed since the last validation."""
-    catalog = Catalog(settings.resolved_catalog_url)
-    try:
+    with Catalog(settings.resolved_catalog_url) as catalog:
         return pending_batches(catalog)
-    finally:
-        catalog.dispose()
 
 
 @task(name="validate-batches")
@@ -36,11 +33,8 @@ def validate_new_batches(
 ) -> list[BatchOutcome]:
     """Validate each batch with its suites; results and validated_at commit per batch."""
     logger = get_run_logger()
-    catalog = Catalog(settings.resolved_catalog_url)
-    try:
+    with Catalog(settings.resolved_catalog_url) as catalog:
         outcomes = validate_batches(settings, catalog, run_id, batches)
-    finally:
-        catalog.dispose()
     for outcome in outcomes:
         failed = [r for r in outcome.results if not r.success]
         logger.info(
@@ -62,11 +56,8 @@ def validate_new_batches(
 def check_across_datasets(settings: Settings, run_id: str) -> list[CheckResult]:
     """Run the cross-dataset checks over the lake and record them."""
     logger = get_run_logger()
-    catalog = Catalog(settings.resolved_catalog_url)
-    try:
+    with Catalog(settings.resolved_catalog_url) as catalog:
         results = cross_dataset_checks(settings, catalog, run_id)
-    finally:
-        catalog.dispose()
     for result in results:
         if not result.success:
             logger.warning("%s", result.describe())
@@ -76,11 +67,8 @@ def check_across_datasets(settings: Settings, run_id: str) -> list[CheckResult]:
 @task(name="export-quality-results", retries=2, retry_delay_seconds=[1, 5])
 def publish_results(settings: Settings) -> str:
     """Rewrite the Parquet export the `quality_results` view reads."""
-    catalog = Catalog(settings.resolved_catalog_url)
-    try:
+    with Catalog(settings.resolved_catalog_url) as catalog:
         return str(export_results(catalog, Lake(settings.lake)))
-    finally:
-        catalog.dispose()
 
 
 @task(name="summarise-quality")

@@ -13,11 +13,8 @@ from warehouse.settings import Settings
 def refresh_rollup_buckets(settings: Settings) -> RollupReport:
     """Recompute dirty hours, days and months; expected failures are returned, not raised."""
     logger = get_run_logger()
-    catalog = Catalog(settings.resolved_catalog_url)
-    try:
+    with Catalog(settings.resolved_catalog_url) as catalog:
         report = refresh_rollups(settings, catalog)
-    finally:
-        catalog.dispose()
     if report.skipped:
         logger.warning("skipped: %s", report.skipped)
     logger.info(

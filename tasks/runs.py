@@ -15,19 +15,13 @@ from warehouse.settings import Settings
 def open_run(settings: Settings, flow: str) -> str:
     """Record that `flow` started; returns the run's id."""
     run_id = new_batch_id()
-    catalog = Catalog(settings.resolved_catalog_url)
-    try:
+    with Catalog(settings.resolved_catalog_url) as catalog:
         catalog.start_run(run_id, flow)
-    finally:
-        catalog.dispose()
     return run_id
 
 
 @task(name="close-run", retries=2, retry_delay_seconds=[1, 5])
 def close_run(settings: Settings, run_id: str, state: str, summary: dict[str, Any]) -> None:
     """Record how the run ended."""
-    catalog = Catalog(settings.resolved_catalog_url)
-    try:
+    with Catalog(settings.resolved_catalog_url) as catalog:
         catalog.finish_run(run_id, state, summary)
-    finally:
-        catalog.dispose()

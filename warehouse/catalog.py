@@ -332,6 +332,14 @@ class Catalog:
                     raise
                 time.sleep(0.2 * (attempt + 1))
 
+    def __enter__(self) -> Catalog:
+        """The catalog itself; its connections are closed on leaving the block."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the catalog's connections."""
+        self.dispose()
+
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
