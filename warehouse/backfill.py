@@ -14,9 +14,7 @@ Bad lines are not quarantined again (the ingest that first read them did); they 
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,20 +22,20 @@ import duckdb
 
 from warehouse.catalog import BatchCommit, Catalog, FileRecord, SourceState, utcnow
 from warehouse.datasets import StreamDataset, stream_named
-from warehouse.errors import SenecaError, SourceError
+from warehouse.errors import SenecaError
 from warehouse.ingest import worker_id
 from warehouse.lake import Lake, fsync_dir, fsync_file, new_batch_id, sha256_file
 from warehouse.lines import Segment, line_block
 from warehouse.records import literal, quote, typing_sql
 from warehouse.settings import Settings
 from warehouse.sources.jsonl import (
-    FINGERPRINT_BYTES,
     ReadPlan,
     SourceFile,
     Unterminated,
     discover,
     fingerprint,
     read_new_lines,
+    read_prefix,
     stream_name,
 )
 
@@ -235,7 +233,7 @@ def _committed_sources(
     for file in found:
         if stream_name(file.display) not in streams or file.size == 0:
             continue
-        prefix = _prefix(file)
+        prefix = read_prefix(file)
         state = next(
             (
                 by_fp[key]
@@ -256,17 +254,6 @@ def _better(file: SourceFile, other: SourceFile) -> bool:
     if file.compressed != other.compressed:
         return not file.compressed
     return file.size > other.size
-
-
-def _prefix(file: SourceFile) -> bytes:
-    try:
-        if file.compressed:
-            with gzip.open(file.path, "rb") as handle:
-                return handle.read(FINGERPRINT_BYTES)
-        with file.path.open("rb") as handle:
-            return handle.read(FINGERPRINT_BYTES)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise SourceError(file.path, f"cannot read ({exc})") from None
 
 
 def _reread(

@@ -24,7 +24,7 @@ from warehouse.catalog import BatchCommit, Catalog, FileRecord, utcnow
 from warehouse.datasets import StreamDataset
 from warehouse.errors import CatalogError, SourceError
 from warehouse.lake import Lake, fsync_dir, fsync_file, new_batch_id, remove_orphans, sha256_file
-from warehouse.lines import LineBlock, Segment, line_block
+from warehouse.lines import LINE_SCHEMA, LineBlock, Segment, line_block
 from warehouse.progress import progress_sink
 from warehouse.records import QUARANTINE_SCHEMA, literal, quote, typing_sql
 from warehouse.settings import Settings
@@ -222,11 +222,9 @@ class BatchWriter:
         self.worker = worker
         self.lease = lease
         self.db = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit})
-        self.db.execute("SET TimeZone = 'UTC'")
         self.db.execute("CREATE TEMP TABLE seen (h UBIGINT)")
         # Raw lines are taken straight from the Arrow block unless secrets must be redacted.
         self.raw_in_typed = bool(dataset.secret_keys)
-        self.sql = typing_sql(dataset, "lines", with_raw=self.raw_in_typed)
         self.pending: list[Segment] = []
         self.pending_bytes = 0
         self.pending_rewritten = False
@@ -239,8 +237,10 @@ class BatchWriter:
         self.queued: deque[Future[WrittenBlock]] = deque()
         self.cursors = [self.db.cursor() for _ in range(WORKERS)]
         self.free_cursors: SimpleQueue[duckdb.DuckDBPyConnection] = SimpleQueue()
+        sql = typing_sql(dataset, "lines", with_raw=self.raw_in_typed)
+        for cursor in (self.db, *self.cursors):
+            _prepare_session(cursor, sql)
         for cursor in self.cursors:
-            cursor.execute("SET TimeZone = 'UTC'")
             self.free_cursors.put(cursor)
         self.local = threading.local()  # each worker thread's own cursor
         self.quarantine_rows: list[dict[str, object]] = []
@@ -342,7 +342,7 @@ class BatchWriter:
         block = line_block(segments, self.settings.max_line_bytes)
         db.register("lines", block.table)
         try:
-            db.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {self.sql}")
+            db.execute("CREATE OR REPLACE TEMP TABLE typed AS FROM typing")
             if self.dataset.dedupe_lines or rewritten:
                 self._drop_duplicates()
             bad = db.execute(
@@ -354,10 +354,11 @@ class BatchWriter:
                 "WHERE _reason IS NULL GROUP BY ALL"
             ).fetchall()
             rows = sum(int(n) for _, n in hours)
-            stats = self._copy_rows(db, block_no, {h.strftime("%Y-%m-%d") for h, _ in hours})
+            dates = sorted({h.strftime("%Y-%m-%d") for h, _ in hours})
+            files = [self._copy_rows(db, block_no, date, len(dates) > 1) for date in dates]
         finally:
             db.unregister("lines")
-        return WrittenBlock(block, rewritten, bad, rows, [h for h, _ in hours], stats)
+        return WrittenBlock(block, rewritten, bad, rows, [h for h, _ in hours], files)
 
     def _drop_duplicates(self) -> None:
         dates = [
@@ -448,53 +449,45 @@ class BatchWriter:
         return self.quarantine_keys
 
     def _copy_rows(
-        self, db: duckdb.DuckDBPyConnection, block_no: int, dates: set[str]
-    ) -> list[WrittenFile]:
-        """COPY the valid rows of `typed` into one file per date; the files written.
+        self, db: duckdb.DuckDBPyConnection, block_no: int, date: str, filtered: bool
+    ) -> WrittenFile:
+        """COPY the valid rows of `typed` dated `date` (UTC) into one file; the file written.
 
-        Rows stay in the order they were read: hot files are as ingested, and compaction into
-        the warm tier sorts them by `ts`.
+        One plain COPY per date rather than PARTITION_BY: a block seldom spans two dates, and
+        partitioning buffers and sorts every row again. Rows stay in the order they were read:
+        hot files are as ingested, and compaction into the warm tier sorts them by `ts`.
         """
-        if not dates:
-            return []
-        for date in dates:
-            # Made here, not by concurrent COPYs racing to create the same directory.
-            (self.target / f"date={date}").mkdir(parents=True, exist_ok=True)
+        directory = self.target / f"date={date}"
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.batch.batch_id}-{block_no}.parquet"
         raw = "t.raw" if self.raw_in_typed else "l.raw"
         columns = ", ".join(
             ["t.ts", *(f"t.{quote(c.name)}" for c in self.dataset.columns)]
             + [f"{raw} AS raw", "t._source", "t._offset", "t._line_hash"]
         )
         rows_of = "typed t" if self.raw_in_typed else "typed t JOIN lines l ON l._i = t._i"
+        of_date = f" AND CAST(t.ts AS DATE) = DATE {literal(date)}" if filtered else ""
         stamp = self.batch.started_at.isoformat()
-        pattern = f"{self.batch.batch_id}-{block_no}-{{i}}"
         stats = db.execute(
             f"""COPY (
                 SELECT {columns}, {literal(self.batch.batch_id)} AS _batch_id,
-                       TIMESTAMPTZ {literal(stamp)} AS _ingested_at,
-                       strftime(t.ts, '%Y-%m-%d') AS date
-                FROM {rows_of} WHERE t._reason IS NULL
-            ) TO {literal(str(self.target))} (
+                       TIMESTAMPTZ {literal(stamp)} AS _ingested_at
+                FROM {rows_of} WHERE t._reason IS NULL{of_date}
+            ) TO {literal(str(path))} (
                 FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1,
-                STRING_DICTIONARY_PAGE_SIZE_LIMIT {STRING_DICTIONARY_LIMIT},
-                PARTITION_BY (date), FILENAME_PATTERN {literal(pattern)},
-                OVERWRITE_OR_IGNORE true, RETURN_STATS true)"""
+                STRING_DICTIONARY_PAGE_SIZE_LIMIT {STRING_DICTIONARY_LIMIT}, RETURN_STATS true)"""
         ).fetchall()
-        files = []
-        for filename, count, size, _footer, column_stats, partition, *_ in stats:
-            ts_stats = column_stats.get('"ts"') or column_stats.get("ts") or {}
-            files.append(
-                WrittenFile(
-                    path=Path(filename),
-                    partition=dict(partition)["date"],
-                    rows=int(count),
-                    bytes=int(size),
-                    sha256=sha256_file(Path(filename)),
-                    min_ts=_stat_time(ts_stats.get("min")),
-                    max_ts=_stat_time(ts_stats.get("max")),
-                )
-            )
-        return files
+        _filename, count, size, _footer, column_stats, *_ = stats[0]
+        ts_stats = column_stats.get('"ts"') or column_stats.get("ts") or {}
+        return WrittenFile(
+            path=path,
+            partition=date,
+            rows=int(count),
+            bytes=int(size),
+            sha256=sha256_file(path),
+            min_ts=_stat_time(ts_stats.get("min")),
+            max_ts=_stat_time(ts_stats.get("max")),
+        )
 
     def _write_rows(self, written: WrittenBlock) -> None:
         """Make a block's files durable and add them to the batch."""
@@ -587,6 +580,19 @@ class BatchWriter:
                 # A rewritten file stays rewritten until read to its end: its later lines
                 # may be committed already too.
                 plan.state = states[advance.fingerprint]
+
+
+def _prepare_session(db: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """UTC session with the typing query as view `typing`, parsed once rather than per block.
+
+    The view is bound here against an empty `lines` table and again, by name, per block.
+    """
+    db.execute("SET TimeZone = 'UTC'")
+    db.register("lines", LINE_SCHEMA.empty_table())
+    try:
+        db.execute(f"CREATE TEMP VIEW typing AS {sql}")
+    finally:
+        db.unregister("lines")
 
 
 def _stat_time(text: object) -> dt.datetime | None:

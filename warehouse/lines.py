@@ -18,8 +18,8 @@ LINE_SCHEMA = pa.schema(
         ("_source", pa.dictionary(pa.int32(), pa.string())),
         ("_offset", pa.int64()),
         ("_flag", pa.int8()),
-        ("line", pa.string()),  # with its newline (what `_line_hash` hashes)
-        ("raw", pa.string()),  # the same line without its newline
+        ("line", pa.string_view()),  # with its newline (what `_line_hash` hashes)
+        ("raw", pa.string_view()),  # the same line without its newline
     ]
 )
 
@@ -50,8 +50,9 @@ class LineBlock:
 def line_block(segments: list[Segment], max_line_bytes: int) -> LineBlock:
     """Split segments into lines, flagging invalid UTF-8 and lines over `max_line_bytes`.
 
-    Flagged lines are blanked (same length, so offsets hold) before they reach Arrow, whose
-    strings must be valid UTF-8; their original bytes stay available through `raw`.
+    Both string columns are Arrow string views into the one buffer, so no line is copied.
+    Flagged lines reach Arrow as empty strings (Arrow strings must be valid UTF-8); their
+    original bytes stay available through `raw`.
     """
     buffer = segments[0].data if len(segments) == 1 else b"".join(s.data for s in segments)
     view = np.frombuffer(buffer, dtype=np.uint8)
@@ -74,31 +75,9 @@ def line_block(segments: list[Segment], max_line_bytes: int) -> LineBlock:
     lengths = ends - starts
     for index in _blank_lines(buffer, view, starts, ends):
         flags[index] = FLAG_BLANK
-    oversized = np.flatnonzero(lengths > max_line_bytes)
-    bad_utf8 = _invalid_utf8_lines(buffer, starts, ends)
-    flagged: bytes | bytearray = buffer
-    if len(oversized) or bad_utf8:
-        flagged = bytearray(buffer)  # `buffer` keeps the original bytes for quarantine
-        marks = [(int(i), FLAG_OVERSIZED) for i in oversized] + [
-            (i, FLAG_BAD_UTF8) for i in bad_utf8
-        ]
-        for line, flag in marks:
-            flags[line] = flag
-            flagged[starts[line] : ends[line]] = b" " * int(lengths[line])
-    arrow_offsets = np.empty(count + 1, dtype=np.int32 if len(buffer) < 2**31 else np.int64)
-    arrow_offsets[:-1] = starts
-    arrow_offsets[-1] = ends[-1] + 1 if count else 0
-    string_type = pa.string() if arrow_offsets.dtype == np.int32 else pa.large_string()
-    lines = pa.Array.from_buffers(
-        string_type, count, [None, pa.py_buffer(arrow_offsets), pa.py_buffer(flagged)]
-    )
-    # Without newlines, line i starts i bytes earlier; bytes.replace is a memchr-speed copy.
-    raw_offsets = arrow_offsets - np.arange(count + 1, dtype=arrow_offsets.dtype)
-    raw = pa.Array.from_buffers(
-        string_type,
-        count,
-        [None, pa.py_buffer(raw_offsets), pa.py_buffer(flagged.replace(b"\n", b""))],
-    )
+    flags[lengths > max_line_bytes] = FLAG_OVERSIZED
+    flags[_invalid_utf8_lines(buffer, starts, ends)] = FLAG_BAD_UTF8
+    hidden = (flags == FLAG_OVERSIZED) | (flags == FLAG_BAD_UTF8)
     sources = pa.DictionaryArray.from_arrays(
         pa.array(source_index, pa.int32()), pa.array([s.source for s in segments], pa.string())
     )
@@ -108,11 +87,42 @@ def line_block(segments: list[Segment], max_line_bytes: int) -> LineBlock:
             "_source": sources,
             "_offset": pa.array(offsets),
             "_flag": pa.array(flags),
-            "line": lines,
-            "raw": raw,
+            "line": _string_views(buffer, starts, np.where(hidden, 0, lengths + 1)),
+            "raw": _string_views(buffer, starts, np.where(hidden, 0, lengths)),
         }
     )
     return LineBlock(table, buffer, starts, ends)
+
+
+INLINE_VIEW_BYTES = 12  # Arrow string views keep strings this short inside the view itself
+VIEW_BUFFER_BYTES = 1 << 31  # a view's offset is an int32 into one of the data buffers
+
+
+def _string_views(buffer: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """Arrow string views of `buffer[start : start + length]`, without copying any string.
+
+    A view is 16 bytes: the length, then either the string itself (up to 12 bytes, zero
+    padded) or its first 4 bytes, a data buffer index and an offset into that buffer. Data
+    buffer k is `buffer` from byte k * 2**31 on, so every offset fits an int32.
+    """
+    count = len(starts)
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    views = np.zeros((count, 4), dtype=np.int32)
+    views[:, 0] = lengths
+    long = lengths > INLINE_VIEW_BYTES
+    long_starts = starts[long]
+    views[long, 2] = long_starts // VIEW_BUFFER_BYTES
+    views[long, 3] = long_starts % VIEW_BUFFER_BYTES
+    as_bytes = views.view(np.uint8).reshape(count, 16)
+    for k in range(4):
+        as_bytes[long, 4 + k] = data[long_starts + k]
+    short = np.flatnonzero(~long)
+    for k in range(INLINE_VIEW_BYTES):
+        within = short[lengths[short] > k]
+        as_bytes[within, 4 + k] = data[starts[within] + k]
+    whole = pa.py_buffer(buffer)
+    buffers = [whole[k:] for k in range(0, max(len(buffer), 1), VIEW_BUFFER_BYTES)]
+    return pa.Array.from_buffers(pa.string_view(), count, [None, pa.py_buffer(views), *buffers])
 
 
 def _blank_lines(
@@ -128,6 +138,8 @@ def _blank_lines(
 
 def _invalid_utf8_lines(buffer: bytes, starts: np.ndarray, ends: np.ndarray) -> list[int]:
     """Indexes of lines that are not valid UTF-8 (Arrow checks the whole block in one pass)."""
+    if buffer.isascii():
+        return []
     whole = pa.Array.from_buffers(
         pa.large_binary(),
         len(starts),

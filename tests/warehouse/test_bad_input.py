@@ -284,6 +284,12 @@ def test_corrupt_gzip_is_reported_and_other_files_ingest(env: Env) -> None:
     cut = env.root / AUDIT / "audit_20260531.jsonl.gz"
     full = gzip.compress(b"".join(audit(n) + b"\n" for n in range(20, 40)))
     cut.write_bytes(full[: len(full) // 2])
+    # A damaged deflate block past the first KiB: found mid-read, not while fingerprinting.
+    damaged = env.root / AUDIT / "audit_20260529.jsonl.gz"
+    long_lines = b"".join(audit(n) + b"\n" for n in range(100, 400))
+    packed = bytearray(gzip.compress(long_lines, compresslevel=1))
+    packed[int(len(packed) * 0.8)] ^= 0xFF
+    damaged.write_bytes(bytes(packed))
     (env.root / AUDIT / "audit_20260601.jsonl").write_bytes(audit(1) + b"\n" + audit(2) + b"\n")
 
     result = env.ingest()
@@ -294,6 +300,7 @@ def test_corrupt_gzip_is_reported_and_other_files_ingest(env: Env) -> None:
     }
     assert any(str(broken) in error for error in result.errors)
     assert any(str(cut) in error for error in result.errors)
-    assert len(result.errors) == 2
+    assert any(str(damaged) in error and "read failed" in error for error in result.errors)
+    assert len(result.errors) == 3
     rows = env.query("SELECT client_id, _source FROM audit_events")
     assert len(rows) == len(set(rows))

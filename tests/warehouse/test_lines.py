@@ -42,8 +42,10 @@ def test_raw_column_is_each_line_without_its_newline():
     data = b'{"a": 1}\n\n  \n{"b": "\xc3\xa9"}\r\n{"c": "\xff"}\n'
     block = line_block([Segment("f", 0, data[:10]), Segment("g", 7, data[10:])], 1000)
     table = block.table.to_pydict()
-    assert table["raw"] == ['{"a": 1}', "", "  ", '{"b": "é"}\r', " " * 10]
-    assert [len(line) for line in table["line"]] == [9, 1, 3, 12, 11]
+    # The invalid line reaches Arrow empty; its bytes stay in the block for quarantine.
+    assert table["raw"] == ['{"a": 1}', "", "  ", '{"b": "é"}\r', ""]
+    assert [len(line) for line in table["line"]] == [9, 1, 3, 12, 0]
+    assert block.raw(4) == b'{"c": "\xff"}'
     assert table["_offset"] == [0, 9, 7, 10, 23]
 
 
@@ -58,3 +60,23 @@ def test_an_empty_block_has_no_lines():
     block = line_block([Segment("f", 0, b"")], max_line_bytes=10)
     assert block.table.num_rows == 0
     assert block.table.column("raw").to_pylist() == []
+
+
+@pytest.mark.parametrize("width", [0, 1, 11, 12, 13, 40])
+def test_lines_around_the_inline_view_size_keep_their_text(width):
+    # Views hold strings of up to 12 bytes inline and point into the buffer past that.
+    lines = [b"x" * width, b"y" * (width + 1), b'{"k": "' + b"z" * width + b'"}']
+    block = line_block([Segment("f", 0, b"\n".join(lines) + b"\n")], max_line_bytes=1000)
+    table = block.table.to_pydict()
+    assert table["raw"] == [line.decode() for line in lines]
+    assert table["line"] == [line.decode() + "\n" for line in lines]
+
+
+def test_views_past_the_first_data_buffer_point_into_the_next(monkeypatch):
+    monkeypatch.setattr("warehouse.lines.VIEW_BUFFER_BYTES", 32)
+    lines = [b'{"line": %d, "pad": "%s"}' % (i, b"p" * i) for i in range(30)]
+    block = line_block([Segment("f", 0, b"\n".join(lines) + b"\n")], max_line_bytes=1000)
+    raw = block.table.column("raw")
+    data_buffers = raw.chunk(0).buffers()[2:]  # after validity and views
+    assert len(data_buffers) == -(-len(block.buffer) // 32)
+    assert raw.to_pylist() == [line.decode() for line in lines]

@@ -9,7 +9,6 @@ are distinct files, while `x.jsonl`, `x.jsonl.1` and `x.jsonl.gz` are generation
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import re
@@ -20,8 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from isal import igzip, isal_zlib
+
 from warehouse.catalog import SourceAdvance, SourceState
 from warehouse.errors import SourceError
+
+# What reading a plain or gzipped file can raise (gzip: bad header, truncation, bad data).
+# isal's stub declares its `error` as an instance; it is an exception class.
+READ_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    EOFError,
+    zlib.error,
+    cast("type[Exception]", isal_zlib.error),
+)
 
 FINGERPRINT_BYTES = 1024
 TAIL_BYTES = 256
@@ -164,17 +174,19 @@ def discover(root: Path, patterns: tuple[str, ...]) -> tuple[list[SourceFile], l
 def _open(file: SourceFile) -> BinaryIO:
     try:
         if file.compressed:
-            return cast(BinaryIO, gzip.open(file.path, "rb"))
+            # ISA-L inflates the same gzip members as the stdlib at about twice the speed.
+            return cast(BinaryIO, igzip.open(file.path, "rb"))  # type: ignore[no-untyped-call]
         return file.path.open("rb")
     except OSError as exc:
         raise SourceError(file.path, f"cannot open ({exc.strerror or exc})") from None
 
 
-def _read_prefix(file: SourceFile) -> bytes:
+def read_prefix(file: SourceFile) -> bytes:
+    """The first FINGERPRINT_BYTES (decompressed) bytes of a file."""
     try:
         with _open(file) as handle:
             return handle.read(FINGERPRINT_BYTES)
-    except (OSError, EOFError, zlib.error) as exc:
+    except READ_ERRORS as exc:
         raise SourceError(file.path, f"cannot read ({exc})") from None
 
 
@@ -198,7 +210,7 @@ def plan_reads(
         ):
             continue  # unchanged since it was last read: not even its first bytes are needed
         try:
-            prefix = _read_prefix(file)
+            prefix = read_prefix(file)
         except SourceError as exc:
             errors.append(exc)
             continue
@@ -276,7 +288,10 @@ def read_new_lines(
     file = plan.file
     handle = _open(file)
     try:
-        pos = _skip_to(handle, plan)
+        try:
+            pos = _skip_to(handle, plan)
+        except READ_ERRORS as exc:
+            raise SourceError(file.path, f"read failed before byte {plan.start} ({exc})") from None
         if plan.stat_only:
             return
         plan.cursor = pos
@@ -286,7 +301,7 @@ def read_new_lines(
         while True:
             try:
                 block = handle.read(block_bytes)
-            except (OSError, EOFError, zlib.error) as exc:
+            except READ_ERRORS as exc:
                 at = pos + len(carry)
                 raise SourceError(file.path, f"read failed near byte {at} ({exc})") from None
             if not block:
