@@ -267,7 +267,9 @@ class BatchWriter:
         self.pending_bytes += len(segment.data)
         self.pending_rewritten |= plan.rewritten
         self.batch_input += len(segment.data)
-        if self.pending_bytes >= self.settings.chunk_bytes:
+        # Files are read a chunk at a time, so a chunk's lines (a chunk less its partial last
+        # line) make a block of their own instead of waiting for the next read.
+        if self.pending_bytes >= self.settings.chunk_bytes // 2:
             self._queue_block()
             while len(self.queued) > WORKERS:
                 self._record_block(self.queued.popleft().result())

@@ -30,133 +30,169 @@ class Segment:
 
     source: str
     start: int
-    data: bytes
+    data: bytes | memoryview
 
 
 @dataclass(frozen=True)
 class LineBlock:
-    """Lines of several segments as Arrow, plus where each raw line sits in `buffer`."""
+    """Lines of several segments as Arrow, plus where each raw line sits in its segment."""
 
     table: pa.Table
-    buffer: bytes
-    starts: np.ndarray  # position of each line in `buffer`
-    ends: np.ndarray  # position of each line's newline in `buffer`
+    segments: list[Segment]
+    segment_of: np.ndarray  # the segment each line is in
+    starts: np.ndarray  # position of each line in its segment's data
+    ends: np.ndarray  # position of each line's newline in its segment's data
 
     def raw(self, index: int) -> bytes:
         """The original bytes of line `index`, without its newline."""
-        return self.buffer[int(self.starts[index]) : int(self.ends[index])]
-
-
-def line_block(segments: list[Segment], max_line_bytes: int) -> LineBlock:
-    """Split segments into lines, flagging invalid UTF-8 and lines over `max_line_bytes`.
-
-    Both string columns are Arrow string views into the one buffer, so no line is copied.
-    Flagged lines reach Arrow as empty strings (Arrow strings must be valid UTF-8); their
-    original bytes stay available through `raw`.
-    """
-    buffer = segments[0].data if len(segments) == 1 else b"".join(s.data for s in segments)
-    view = np.frombuffer(buffer, dtype=np.uint8)
-    ends = np.flatnonzero(view == 10)
-    count = len(ends)
-    starts = np.empty(count, dtype=np.int64)
-    if count:
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
-    offsets = np.empty(count, dtype=np.int64)
-    source_index = np.empty(count, dtype=np.int32)
-    base = 0
-    for i, segment in enumerate(segments):
-        lo = np.searchsorted(starts, base)
-        hi = np.searchsorted(starts, base + len(segment.data))
-        offsets[lo:hi] = starts[lo:hi] - base + segment.start
-        source_index[lo:hi] = i
-        base += len(segment.data)
-    flags = np.zeros(count, dtype=np.int8)
-    lengths = ends - starts
-    for index in _blank_lines(buffer, view, starts, ends):
-        flags[index] = FLAG_BLANK
-    flags[lengths > max_line_bytes] = FLAG_OVERSIZED
-    flags[_invalid_utf8_lines(buffer, starts, ends)] = FLAG_BAD_UTF8
-    hidden = (flags == FLAG_OVERSIZED) | (flags == FLAG_BAD_UTF8)
-    sources = pa.DictionaryArray.from_arrays(
-        pa.array(source_index, pa.int32()), pa.array([s.source for s in segments], pa.string())
-    )
-    table = pa.table(
-        {
-            "_i": pa.array(np.arange(count, dtype=np.int32)),
-            "_source": sources,
-            "_offset": pa.array(offsets),
-            "_flag": pa.array(flags),
-            "line": _string_views(buffer, starts, np.where(hidden, 0, lengths + 1)),
-            "raw": _string_views(buffer, starts, np.where(hidden, 0, lengths)),
-        }
-    )
-    return LineBlock(table, buffer, starts, ends)
+        data = self.segments[int(self.segment_of[index])].data
+        return bytes(data[int(self.starts[index]) : int(self.ends[index])])
 
 
 INLINE_VIEW_BYTES = 12  # Arrow string views keep strings this short inside the view itself
 VIEW_BUFFER_BYTES = 1 << 31  # a view's offset is an int32 into one of the data buffers
 
 
-def _string_views(buffer: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
-    """Arrow string views of `buffer[start : start + length]`, without copying any string.
+@dataclass(frozen=True)
+class _Lines:
+    """The lines of one segment: where they start and end, their flags and first bytes."""
 
-    A view is 16 bytes: the length, then either the string itself (up to 12 bytes, zero
-    padded) or its first 4 bytes, a data buffer index and an offset into that buffer. Data
-    buffer k is `buffer` from byte k * 2**31 on, so every offset fits an int32.
+    starts: np.ndarray
+    ends: np.ndarray
+    flags: np.ndarray
+    heads: np.ndarray  # (lines, 12): each line's first bytes (past its end: any byte)
+
+
+def line_block(segments: list[Segment], max_line_bytes: int) -> LineBlock:
+    """Split segments into lines, flagging invalid UTF-8 and lines over `max_line_bytes`.
+
+    Both string columns are Arrow string views into the segments' own bytes: no line is
+    copied, nor are segments joined. Flagged lines reach Arrow as empty strings (Arrow strings
+    must be valid UTF-8); their original bytes stay available through `raw`.
     """
-    count = len(starts)
-    data = np.frombuffer(buffer, dtype=np.uint8)
-    views = np.zeros((count, 4), dtype=np.int32)
-    views[:, 0] = lengths
-    long = lengths > INLINE_VIEW_BYTES
-    long_starts = starts[long]
-    views[long, 2] = long_starts // VIEW_BUFFER_BYTES
-    views[long, 3] = long_starts % VIEW_BUFFER_BYTES
-    as_bytes = views.view(np.uint8).reshape(count, 16)
-    for k in range(4):
-        as_bytes[long, 4 + k] = data[long_starts + k]
-    short = np.flatnonzero(~long)
+    parts = [_split(segment.data, max_line_bytes) for segment in segments]
+    counts = [len(part.starts) for part in parts]
+    segment_of = np.repeat(np.arange(len(segments), dtype=np.int32), counts)
+    starts = _concat([part.starts for part in parts])
+    ends = _concat([part.ends for part in parts])
+    flags = _concat([part.flags for part in parts])
+    heads = _concat([part.heads for part in parts])
+    offsets = starts + np.repeat(np.array([s.start for s in segments], dtype=np.int64), counts)
+    lengths = ends - starts
+    hidden = (flags == FLAG_OVERSIZED) | (flags == FLAG_BAD_UTF8)
+    # Data buffer k of a segment is its bytes from k * 2**31 on, so every offset fits an int32.
+    buffers: list[pa.Buffer] = []
+    first_buffer = np.empty(len(segments), dtype=np.int64)
+    for i, segment in enumerate(segments):
+        first_buffer[i] = len(buffers)
+        whole = pa.py_buffer(segment.data)
+        buffers += [whole[k:] for k in range(0, max(len(whole), 1), VIEW_BUFFER_BYTES)]
+    buffer_of = first_buffer[segment_of] + starts // VIEW_BUFFER_BYTES
+    within = starts % VIEW_BUFFER_BYTES
+
+    def strings(sizes: np.ndarray) -> pa.Array:
+        views = _views(sizes, heads, buffer_of, within)
+        return pa.Array.from_buffers(pa.string_view(), len(sizes), [None, views, *buffers])
+
+    sources = pa.DictionaryArray.from_arrays(
+        _int_array(segment_of, pa.int32()), pa.array([s.source for s in segments], pa.string())
+    )
+    table = pa.table(
+        {
+            "_i": _int_array(np.arange(len(starts), dtype=np.int32), pa.int32()),
+            "_source": sources,
+            "_offset": _int_array(offsets, pa.int64()),
+            "_flag": _int_array(flags, pa.int8()),
+            "line": strings(np.where(hidden, 0, lengths + 1)),
+            "raw": strings(np.where(hidden, 0, lengths)),
+        }
+    )
+    return LineBlock(table, segments, segment_of, starts, ends)
+
+
+def _split(data: bytes | memoryview, max_line_bytes: int) -> _Lines:
+    view = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(view == 10)
+    starts = np.empty(len(ends), dtype=np.int64)
+    if len(ends):
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    flags = np.zeros(len(ends), dtype=np.int8)
+    flags[_blank_lines(view, starts, ends)] = FLAG_BLANK
+    flags[ends - starts > max_line_bytes] = FLAG_OVERSIZED
+    flags[_invalid_utf8_lines(data, view, starts, ends)] = FLAG_BAD_UTF8
+    heads = np.zeros((len(starts), INLINE_VIEW_BYTES), dtype=np.uint8)
+    last = len(view) - 1
     for k in range(INLINE_VIEW_BYTES):
-        within = short[lengths[short] > k]
-        as_bytes[within, 4 + k] = data[starts[within] + k]
-    whole = pa.py_buffer(buffer)
-    buffers = [whole[k:] for k in range(0, max(len(buffer), 1), VIEW_BUFFER_BYTES)]
-    return pa.Array.from_buffers(pa.string_view(), count, [None, pa.py_buffer(views), *buffers])
+        # Bytes past a line's end are never shown, so clipping at the segment's end is enough.
+        heads[:, k] = view[np.minimum(starts + k, last)]
+    return _Lines(starts, ends, flags, heads)
 
 
-def _blank_lines(
-    buffer: bytes, view: np.ndarray, starts: np.ndarray, ends: np.ndarray
-) -> list[int]:
+def _views(
+    sizes: np.ndarray, heads: np.ndarray, buffer_of: np.ndarray, within: np.ndarray
+) -> pa.Buffer:
+    """Arrow string views (16 bytes each) of `sizes` bytes from each line's start.
+
+    A view holds the length, then either the string itself (up to 12 bytes, zero padded, as
+    readers may compare all 16 bytes) or its first 4 bytes, a buffer index and an offset.
+    """
+    count = len(sizes)
+    views = np.zeros((count, 16), dtype=np.uint8)
+    words = views.view(np.int32)
+    words[:, 0] = sizes
+    inline = sizes <= INLINE_VIEW_BYTES
+    shown = np.arange(INLINE_VIEW_BYTES) < sizes[:, None]
+    views[:, 4:] = np.where(shown & inline[:, None], heads, 0)
+    long = ~inline
+    views[long, 4:8] = heads[long, :4]
+    words[long, 2] = buffer_of[long]
+    words[long, 3] = within[long]
+    return pa.py_buffer(views)
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
+def _int_array(values: np.ndarray, type_: pa.DataType) -> pa.Array:
+    # from_buffers rather than pa.array(ndarray): that one first checks for (and imports)
+    # pandas, which costs a tenth of a second in a process that never needed it.
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
+
+
+def _blank_lines(view: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[int]:
     """Indexes of lines holding only whitespace (only those starting with it are inspected)."""
     if not len(starts):
         return []
     first = np.where(starts < ends, view[np.minimum(starts, len(view) - 1)], 10)
     candidates = np.flatnonzero(np.isin(first, (9, 10, 13, 32)))
-    return [int(i) for i in candidates if not buffer[int(starts[i]) : int(ends[i])].strip()]
+    return [int(i) for i in candidates if not view[starts[i] : ends[i]].tobytes().strip()]
 
 
-def _invalid_utf8_lines(buffer: bytes, starts: np.ndarray, ends: np.ndarray) -> list[int]:
+def _invalid_utf8_lines(
+    data: bytes | memoryview, view: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> list[int]:
     """Indexes of lines that are not valid UTF-8 (Arrow checks the whole block in one pass)."""
-    if buffer.isascii():
-        return []
+    if not len(view) or view.max() < 0x80:
+        return []  # ASCII is valid UTF-8
     whole = pa.Array.from_buffers(
         pa.large_binary(),
         len(starts),
-        [None, pa.py_buffer(np.append(starts, len(buffer)).astype(np.int64)), pa.py_buffer(buffer)],
+        [None, pa.py_buffer(np.append(starts, len(view)).astype(np.int64)), pa.py_buffer(data)],
     )
     try:
         whole.cast(pa.large_string()).validate(full=True)
         return []
     except (pa.ArrowInvalid, UnicodeDecodeError):
         pass
-    # Only lines holding a byte >= 0x80 can be invalid: ASCII is valid UTF-8.
-    view = np.frombuffer(buffer, dtype=np.uint8)
+    # Only lines holding a byte >= 0x80 can be invalid.
     candidates = np.unique(np.searchsorted(ends, np.flatnonzero(view >= 0x80)))
     bad = []
     for index in candidates.tolist():
         try:
-            buffer[int(starts[index]) : int(ends[index])].decode("utf-8")
+            bytes(data[int(starts[index]) : int(ends[index])]).decode("utf-8")
         except UnicodeDecodeError:
             bad.append(index)
     return bad

@@ -75,8 +75,12 @@ def test_lines_around_the_inline_view_size_keep_their_text(width):
 def test_views_past_the_first_data_buffer_point_into_the_next(monkeypatch):
     monkeypatch.setattr("warehouse.lines.VIEW_BUFFER_BYTES", 32)
     lines = [b'{"line": %d, "pad": "%s"}' % (i, b"p" * i) for i in range(30)]
-    block = line_block([Segment("f", 0, b"\n".join(lines) + b"\n")], max_line_bytes=1000)
+    first = b"\n".join(lines[:20]) + b"\n"
+    second = memoryview(b"\n".join(lines[20:]) + b"\n")
+    block = line_block([Segment("f", 0, first), Segment("g", 7, second)], max_line_bytes=1000)
     raw = block.table.column("raw")
     data_buffers = raw.chunk(0).buffers()[2:]  # after validity and views
-    assert len(data_buffers) == -(-len(block.buffer) // 32)
+    assert len(data_buffers) == -(-len(first) // 32) + -(-len(second) // 32)
     assert raw.to_pylist() == [line.decode() for line in lines]
+    assert block.raw(25) == lines[25]
+    assert block.table.column("_offset").to_pylist()[20] == 7

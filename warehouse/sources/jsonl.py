@@ -109,7 +109,7 @@ class Piece:
 
     plan: ReadPlan
     start: int
-    data: bytes
+    data: bytes | memoryview
 
 
 @dataclass(frozen=True)
@@ -321,18 +321,24 @@ def read_new_lines(
                 block = block[newline + 1 :]
             last = block.rfind(b"\n")
             if last >= 0:
-                # One copy at most: the carried partial line and the block's complete lines.
-                end = last + 1
+                # The block's lines are yielded as views of it, not copies; only the line
+                # completing the carried partial line is copied together.
+                whole = memoryview(block)
+                begin = 0
                 if carry:
-                    piece = carry + memoryview(block)[:end]
+                    begin = block.find(b"\n") + 1
+                    pieces: list[bytes | memoryview] = [carry + whole[:begin]]
                 else:
-                    piece = block if end == len(block) else block[:end]
-                start, pos = pos, pos + len(piece)
-                # The cursor moves before the yield: whoever commits after processing a piece
-                # commits exactly the bytes it processed.
-                _consume(plan, pos, piece)
-                yield Piece(plan, start, piece)
-                carry = block[end:]
+                    pieces = []
+                if begin < last + 1:
+                    pieces.append(whole[begin : last + 1])
+                for piece in pieces:
+                    start, pos = pos, pos + len(piece)
+                    # The cursor moves before the yield: whoever commits after processing a
+                    # piece commits exactly the bytes it processed.
+                    _consume(plan, pos, piece)
+                    yield Piece(plan, start, piece)
+                carry = block[last + 1 :]
                 continue
             data = carry + block if carry else block  # no newline yet: a line still going on
             if len(data) > max_line_bytes:
@@ -358,13 +364,13 @@ def _longer(skip: Unterminated, extra: int) -> Unterminated:
     return Unterminated(skip.plan, skip.start, skip.head, skip.length + extra, skip.reason)
 
 
-def _tail_of(previous: bytes, consumed: bytes) -> bytes:
+def _tail_of(previous: bytes, consumed: bytes | memoryview) -> bytes:
     if len(consumed) >= TAIL_BYTES:
-        return consumed[-TAIL_BYTES:]
+        return bytes(consumed[-TAIL_BYTES:])
     return (previous + consumed)[-TAIL_BYTES:]
 
 
-def _consume(plan: ReadPlan, pos: int, consumed: bytes) -> None:
+def _consume(plan: ReadPlan, pos: int, consumed: bytes | memoryview) -> None:
     plan.cursor = pos
     plan.tail = _tail_of(plan.tail, consumed)
 
