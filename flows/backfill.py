@@ -16,7 +16,19 @@ from tasks.backfill import backfill_partitions
 from tasks.ingest import refresh_views
 from tasks.runs import close_run, open_run
 from warehouse.backfill import BackfillResult
+from warehouse.errors import SenecaError
 from warehouse.settings import Settings, load_settings
+
+
+class FollowUpsFailed(SenecaError):
+    """The backfill committed, but a flow re-checking or re-rolling it failed."""
+
+    def __init__(self, result: BackfillResult, failed: list[str]) -> None:
+        """Keep what the backfill did, for the summary."""
+        self.result = result
+        self.failed = failed
+        super().__init__(f"backfill committed, but {', '.join(failed)} failed")
+
 
 # Flows that re-check and re-roll what a backfill rewrote.
 FOLLOW_UPS: tuple[Flow[Any, Any], ...] = (quality, rollup)
@@ -53,8 +65,8 @@ def backfill(
     summary = {"backfill": asdict(result), "failed_follow_ups": failed}
     close_run(settings, run_id, "FAILED" if failed else "COMPLETED", summary)
     if failed:
-        message = f"backfill committed, but {', '.join(failed)} failed"
-        return Failed(message=message, data=result)  # type: ignore[return-value]
+        failure = FollowUpsFailed(result, failed)
+        return Failed(message=str(failure), data=failure)  # type: ignore[return-value]
     return result
 
 

@@ -476,11 +476,14 @@ def backfill(
     assert start is not None and end is not None
     settings = _settings(marcus_root, marcus_home, lake, catalog_url)
     _prepare_prefect(settings)
+    from flows.backfill import FollowUpsFailed
     from flows.backfill import backfill as backfill_flow
     from warehouse.backfill import BackfillResult
 
     state = cast("State[Any]", backfill_flow(dataset, start, end, settings, return_state=True))
-    result = state.result(raise_on_failure=False)
+    outcome = state.result(raise_on_failure=False)
+    follow_ups_failed = outcome if isinstance(outcome, FollowUpsFailed) else None
+    result = follow_ups_failed.result if follow_ups_failed else outcome
     if isinstance(result, BaseException):
         raise _fail(str(result))
     assert isinstance(result, BackfillResult)
@@ -505,8 +508,8 @@ def backfill(
         console.print("nothing committed in that range: nothing to rebuild")
     for source in result.sources_missing:
         console.print(f"[yellow]source no longer on disk, its rows kept as they were: {source}[/]")
-    if not state.is_completed():
-        raise _fail(state.message or "backfill committed, but a follow-up flow failed")
+    if follow_ups_failed:
+        raise _fail(str(follow_ups_failed))
 
 
 @app.command()

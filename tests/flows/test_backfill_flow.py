@@ -7,8 +7,10 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from prefect import flow
+
 import flows.backfill
-from flows.backfill import backfill
+from flows.backfill import FollowUpsFailed, backfill
 from flows.cli import app
 from flows.ingest import ingest
 from warehouse.backfill import BackfillError, BackfillResult, PartitionChange
@@ -103,6 +105,28 @@ def test_backfill_command_prints_rows_before_and_after(lake, sample_tree, no_fol
     assert result.exit_code == 0, result.output
     row = rf"│ 2026-06-03 │\s+{day:,} │\s+{day:,} │\s+0 │"
     assert re.search(row, result.output), result.output
+
+
+@flow(name="broken-follow-up")
+def broken_follow_up(settings=None):
+    raise RuntimeError("follow-up broke")
+
+
+def test_a_failed_follow_up_fails_the_backfill_and_keeps_its_result(lake, monkeypatch):
+    monkeypatch.setattr(flows.backfill, "FOLLOW_UPS", (broken_follow_up,))
+    day = dt.datetime(2026, 6, 4, tzinfo=dt.UTC)
+    with pytest.raises(FollowUpsFailed, match="broken-follow-up failed") as raised:
+        backfill("audit_events", JUNE3, day, lake)
+    assert [p.partition for p in raised.value.result.partitions] == ["2026-06-03"]
+    runs = {r["flow"]: r for r in Catalog(lake.resolved_catalog_url).last_runs()}
+    assert runs["backfill"]["state"] == "FAILED"
+    assert runs["backfill"]["summary"]["failed_follow_ups"] == ["broken-follow-up"]
+
+    args = ["backfill", "--dataset", "audit_events", "--since", "2026-06-03"]
+    result = cli(lake, *args, "--until", "2026-06-04")
+    assert result.exit_code == 1
+    assert re.search(r"│ 2026-06-03 │", result.output), result.output
+    assert "backfill committed, but broken-follow-up failed" in result.output
 
 
 @pytest.mark.slow
