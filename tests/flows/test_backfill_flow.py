@@ -5,9 +5,8 @@ import re
 
 import duckdb
 import pytest
-from typer.testing import CliRunner
-
 from prefect import flow
+from typer.testing import CliRunner
 
 import flows.backfill
 from flows.backfill import FollowUpsFailed, backfill
