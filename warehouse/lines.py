@@ -167,7 +167,7 @@ def _blank_lines(view: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list
     if not len(starts):
         return []
     first = np.where(starts < ends, view[np.minimum(starts, len(view) - 1)], 10)
-    candidates = np.flatnonzero(np.isin(first, (9, 10, 13, 32)))
+    candidates = np.flatnonzero(np.isin(first, (9, 10, 11, 12, 13, 32)))  # as bytes.strip()
     return [int(i) for i in candidates if not view[starts[i] : ends[i]].tobytes().strip()]
 
 

@@ -1,6 +1,15 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from warehouse.lines import FLAG_BAD_UTF8, FLAG_OK, FLAG_OVERSIZED, Segment, line_block
+from warehouse.lines import (
+    FLAG_BAD_UTF8,
+    FLAG_BLANK,
+    FLAG_OK,
+    FLAG_OVERSIZED,
+    Segment,
+    line_block,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -84,3 +93,51 @@ def test_views_past_the_first_data_buffer_point_into_the_next(monkeypatch):
     assert raw.to_pylist() == [line.decode() for line in lines]
     assert block.raw(25) == lines[25]
     assert block.table.column("_offset").to_pylist()[20] == 7
+
+
+_line_bytes = st.one_of(
+    st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")),
+    st.text(max_size=30).map(lambda t: t.replace("\n", "").encode()),
+    st.sampled_from(
+        [b"", b"  ", b"\t\r", b"\x0b \x0c", b'{"k": "\xc3\x28"}', b"x" * 12, b"y" * 13]
+    ),
+)
+_segments = st.lists(
+    st.tuples(st.integers(0, 10**6), st.lists(_line_bytes, min_size=1, max_size=8), st.booleans()),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_segments)
+def test_line_block_matches_a_plain_split_of_every_segment(segments):
+    made = [
+        Segment(f"s{i}", start, (memoryview if view else bytes)(b"\n".join(lines) + b"\n"))
+        for i, (start, lines, view) in enumerate(segments)
+    ]
+    block = line_block(made, max_line_bytes=30)
+    table = block.table.to_pydict()
+    expected = []
+    for segment, (start, lines, _) in zip(made, segments, strict=True):
+        at = start
+        for line in lines:
+            expected.append((segment.source, at, line))
+            at += len(line) + 1
+    assert table["_source"] == [source for source, _, _ in expected]
+    assert table["_offset"] == [offset for _, offset, _ in expected]
+    for i, (_, _, line) in enumerate(expected):
+        assert block.raw(i) == line
+        try:
+            text = line.decode()
+        except UnicodeDecodeError:
+            assert table["_flag"][i] == FLAG_BAD_UTF8
+            assert table["raw"][i] == table["line"][i] == ""
+            continue
+        if len(line) > 30:
+            assert table["_flag"][i] == FLAG_OVERSIZED
+            assert table["raw"][i] == ""
+        else:
+            assert table["_flag"][i] == (FLAG_BLANK if not line.strip() else FLAG_OK)
+            assert table["raw"][i] == text
+            assert table["line"][i] == text + "\n"
