@@ -304,3 +304,22 @@ def test_corrupt_gzip_is_reported_and_other_files_ingest(env: Env) -> None:
     assert len(result.errors) == 3
     rows = env.query("SELECT client_id, _source FROM audit_events")
     assert len(rows) == len(set(rows))
+
+
+def test_gzip_damaged_before_its_cursor_is_reported_and_nothing_is_added(env: Env) -> None:
+    path = env.root / AUDIT / "audit_20260530.jsonl.gz"
+    lines = b"".join(audit(n) + b"\n" for n in range(100, 400))
+    path.write_bytes(gzip.compress(lines, compresslevel=1))
+    assert env.ingest().rows == 300
+
+    # Same first bytes (same identity), more lines after, and a damaged block in between:
+    # reaching the committed cursor again fails before any new line is read.
+    grown = bytearray(gzip.compress(lines + audit(500) + b"\n", compresslevel=1))
+    grown[int(len(grown) * 0.8)] ^= 0xFF
+    path.write_bytes(bytes(grown))
+    result = env.ingest()
+
+    assert result.rows == 0
+    assert len(result.errors) == 1
+    assert result.errors[0].startswith(f"{path}: read failed before byte {len(lines)}")
+    assert env.query("SELECT count(*) FROM audit_events") == [(300,)]
