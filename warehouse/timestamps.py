@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from warehouse.json_sql import json_string_sql, json_text_sql
+
 _ISO = re.compile(
     r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
     r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?\s*$"
@@ -57,12 +59,14 @@ def _zone(text: str | None) -> dt.tzinfo:
 
 
 def timestamp_sql(json_value: str) -> str:
-    """SQL turning a DuckDB JSON value into TIMESTAMPTZ by the same rules (session zone UTC)."""
+    """SQL turning a minified DuckDB JSON value into TIMESTAMPTZ by the same rules (zone UTC).
+
+    Its type is read from its first character: a quote for a string, a digit or minus sign
+    for a number; anything else (true, false, an object, an array) has no time.
+    """
+    first = f"ascii({json_value})"
     return (
-        f"CASE json_type({json_value}) "
-        f"WHEN 'VARCHAR' THEN try_cast(({json_value})->>'$' AS TIMESTAMPTZ) "
-        f"WHEN 'BIGINT' THEN try(to_timestamp(CAST(({json_value})->>'$' AS DOUBLE))) "
-        f"WHEN 'UBIGINT' THEN try(to_timestamp(CAST(({json_value})->>'$' AS DOUBLE))) "
-        f"WHEN 'DOUBLE' THEN try(to_timestamp(CAST(({json_value})->>'$' AS DOUBLE))) "
-        "END"
+        f"CASE WHEN {first} = 34 THEN try_cast({json_string_sql(json_value)} AS TIMESTAMPTZ) "
+        f"WHEN {first} BETWEEN 48 AND 57 OR {first} = 45 "
+        f"THEN try(to_timestamp(TRY_CAST({json_text_sql(json_value)} AS DOUBLE))) END"
     )
