@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+from collections.abc import Iterator
 
 import duckdb
 import pytest
@@ -28,10 +29,11 @@ INVALID = ["yesterday", "", "2026-13-03T08:57:16", "2026-06-31 10:00:00", None, 
 
 
 @pytest.fixture(scope="module")
-def db() -> duckdb.DuckDBPyConnection:
+def db() -> Iterator[duckdb.DuckDBPyConnection]:
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
-    return connection
+    yield connection
+    connection.close()
 
 
 def sql_parse(db: duckdb.DuckDBPyConnection, value: object) -> dt.datetime | None:
