@@ -5,21 +5,25 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import logging
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
+from tasks.reported import REPORTED_ATTRIBUTE
 from warehouse.errors import SenecaError
 from warehouse.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import State
+    from rich.console import Console
 
     from warehouse.ingest import DatasetResult
 
@@ -79,6 +83,31 @@ def _prepare_prefect(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
+def _without_reported(record: logging.LogRecord) -> bool:
+    return not getattr(record, REPORTED_ATTRIBUTE, False)
+
+
+def _flow_outcome(flow: Callable[..., Any], *args: Any) -> Any:
+    """Run a flow; return its result, or what it failed with, instead of raising.
+
+    Problems this CLI prints itself are left out of Prefect's console output meanwhile (they
+    still reach the Prefect API), so each is read once; Prefect's own messages still show.
+    """
+    from prefect.logging.configuration import ensure_logging_setup
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    ensure_logging_setup()
+    consoles = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+    for handler in consoles:
+        handler.addFilter(_without_reported)
+    try:
+        state = cast("State[Any]", flow(*args, return_state=True))
+        return state.result(raise_on_failure=False)
+    finally:
+        for handler in consoles:
+            handler.removeFilter(_without_reported)
+
+
 class _RichProgress:
     """ProgressSink drawing one rich bar per dataset."""
 
@@ -130,12 +159,11 @@ def _run_flow(settings: Settings, which: str, datasets: list[str] | None = None)
             if which == "lifecycle":
                 from flows.lifecycle import lifecycle
 
-                state = cast("State[Any]", lifecycle(settings, return_state=True))
+                outcome = _flow_outcome(lifecycle, settings)
             else:
                 from flows.ingest import ingest
 
-                state = cast("State[Any]", ingest(settings, datasets, return_state=True))
-            outcome = state.result(raise_on_failure=False)
+                outcome = _flow_outcome(ingest, settings, datasets)
     finally:
         set_progress_sink(None)
     seconds = time.monotonic() - began
@@ -156,13 +184,16 @@ def _run_flow(settings: Settings, which: str, datasets: list[str] | None = None)
 
 
 def _print_ingest_errors(results: list[DatasetResult]) -> None:
-    for result in results:
-        for error in result.errors:
-            typer.secho(f"error: {result.dataset}: {error}", fg=typer.colors.RED, err=True)
+    from warehouse.run_summary import ingest_error_lines
+
+    for line in ingest_error_lines(results):
+        typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
 
 
 def _print_lifecycle(summary: Any, seconds: float) -> None:
-    """The ingest table, then one line per later step, then each failure on stderr."""
+    """The ingest table, one line per later step and its warnings, then each failure on stderr."""
+    from rich.markup import escape
+
     from warehouse.quality import QualityReport
     from warehouse.rollups import RollupReport
 
@@ -171,6 +202,19 @@ def _print_lifecycle(summary: Any, seconds: float) -> None:
     _print_results(results, seconds, title="Lifecycle: ingest")
     for line in summary.lines()[1:]:
         typer.echo(line)
+    warnings: list[str] = []
+    for step in summary.steps:
+        if isinstance(step.value, QualityReport):
+            warnings += [f"quality: {f.describe()}" for f in step.value.failures if not f.critical]
+        elif isinstance(step.value, RollupReport):
+            if step.value.skipped:
+                warnings.append(f"rollup skipped: {step.value.skipped}")
+            if step.value.missing_sources:
+                missing = ", ".join(step.value.missing_sources)
+                warnings.append(f"rollup: not available yet: {missing}")
+    console = _console()
+    for warning in warnings:
+        console.print(f"[yellow]{escape(warning)}[/]", highlight=False)
     for step in summary.steps:
         if step.ok:
             continue
@@ -186,8 +230,22 @@ def _print_lifecycle(summary: Any, seconds: float) -> None:
             typer.secho(f"error: {step.step}: {step.error}", fg=typer.colors.RED, err=True)
 
 
-def _print_results(results: list[DatasetResult], seconds: float, title: str = "Ingest") -> None:
+# Wide enough for the status table with its longest values on one line each.
+_PIPE_WIDTH = 160
+
+
+def _console() -> Console:
+    """A rich console; output to a file or pipe is laid out wide: no terminal wraps it there."""
     from rich.console import Console
+
+    console = Console()
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(width=_PIPE_WIDTH)
+
+
+def _print_results(results: list[DatasetResult], seconds: float, title: str = "Ingest") -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -204,7 +262,7 @@ def _print_results(results: list[DatasetResult], seconds: float, title: str = "I
             f"{r.bytes_read / 1e6:,.1f}",
             f"{r.seconds:.2f}",
         )
-    console = Console()
+    console = _console()
     console.print(table)
     total = sum(r.rows for r in results)
     quarantined = sum(r.quarantined for r in results)
@@ -212,6 +270,9 @@ def _print_results(results: list[DatasetResult], seconds: float, title: str = "I
         f"{len(results)} datasets, {total:,} rows committed, {quarantined:,} quarantined, "
         f"in {seconds:.1f}s"
     )
+    for r in results:
+        if r.skipped:
+            console.print(f"[yellow]{r.dataset} skipped: {escape(r.skipped)}[/]", highlight=False)
 
 
 @app.command()
@@ -375,7 +436,6 @@ def _json_default(value: object) -> object:
 @app.command()
 def status(lake: LakeOpt = None, catalog_url: CatalogOpt = None) -> None:
     """Per dataset: rows, bytes, files, newest record, lag, quarantine; the last run per flow."""
-    from rich.console import Console
     from rich.table import Table
 
     from warehouse.catalog import Catalog
@@ -407,7 +467,7 @@ def status(lake: LakeOpt = None, catalog_url: CatalogOpt = None) -> None:
             f"{s.quarantined:,}",
             _when(s.last_commit),
         )
-    console = Console()
+    console = _console()
     console.print(table)
     console.print(
         f"lag thresholds: warn {settings.freshness_warn_minutes:g} min, critical "
@@ -460,7 +520,6 @@ def backfill(
     catalog_url: CatalogOpt = None,
 ) -> None:
     """Rebuild a stream's date partitions in [since, until) from its sources, atomically."""
-    from rich.console import Console
     from rich.table import Table
 
     from warehouse.datasets import STREAMS
@@ -480,8 +539,7 @@ def backfill(
     from flows.backfill import backfill as backfill_flow
     from warehouse.backfill import BackfillResult
 
-    state = cast("State[Any]", backfill_flow(dataset, start, end, settings, return_state=True))
-    outcome = state.result(raise_on_failure=False)
+    outcome = _flow_outcome(backfill_flow, dataset, start, end, settings)
     follow_ups_failed = outcome if isinstance(outcome, FollowUpsFailed) else None
     result = follow_ups_failed.result if follow_ups_failed else outcome
     if isinstance(result, BaseException):
@@ -497,7 +555,7 @@ def backfill(
             f"{change.rows_after:,}",
             f"{change.kept:,}",
         )
-    console = Console()
+    console = _console()
     console.print(table)
     console.print(
         f"{len(result.sources_read)} sources re-read, {result.files_written} files written, "
@@ -554,7 +612,6 @@ def check(
     catalog_url: CatalogOpt = None,
 ) -> None:
     """Validate the batches committed since the last check; exit 1 on a critical failure."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
@@ -564,8 +621,7 @@ def check(
     from warehouse.catalog import Catalog
     from warehouse.quality_report import write_quality_page
 
-    state = cast("State[Any]", quality(settings, return_state=True))
-    outcome = state.result(raise_on_failure=False)
+    outcome = _flow_outcome(quality, settings)
     if isinstance(outcome, QualityFailed):
         outcome = outcome.report
     elif isinstance(outcome, BaseException):
@@ -585,7 +641,7 @@ def check(
             f"[red]{d.critical:,}[/]" if d.critical else "0",
             f"[magenta]{d.errors:,}[/]" if d.errors else "0",
         )
-    console = Console()
+    console = _console()
     console.print(table if outcome.datasets else "no new batches and no checks to run")
     for failure in outcome.failures:
         if not failure.critical:
@@ -614,7 +670,6 @@ def rollup(
     """Refresh the hourly, daily and monthly rollups of the hours new batches touched."""
     import zoneinfo
 
-    from rich.console import Console
     from rich.table import Table
 
     if tz is not None:
@@ -632,8 +687,7 @@ def rollup(
     from warehouse.rollups import RollupReport
     from warehouse.views import open_views
 
-    state = cast("State[Any]", rollup_flow(settings, return_state=True))
-    outcome = state.result(raise_on_failure=False)
+    outcome = _flow_outcome(rollup_flow, settings)
     failed = isinstance(outcome, RollupFailed)
     if isinstance(outcome, RollupFailed):
         report: RollupReport = outcome.report
@@ -641,7 +695,7 @@ def rollup(
         raise outcome
     else:
         report = outcome
-    console = Console()
+    console = _console()
     if report.skipped:
         console.print(f"skipped: {report.skipped}")
     console.print(

@@ -14,6 +14,7 @@ from tasks.ingest import ingest_dataset, refresh_views
 from tasks.runs import close_run, open_run
 from warehouse.errors import SenecaError
 from warehouse.ingest import DatasetResult
+from warehouse.run_summary import ingest_error_lines
 from warehouse.settings import Settings, load_settings
 from warehouse.sources.registry import ingest_unit_names
 
@@ -24,8 +25,7 @@ class IngestFailed(SenecaError):
     def __init__(self, results: list[DatasetResult]) -> None:
         """Keep every dataset's result for the summary."""
         self.results = results
-        errors = [e for r in results for e in r.errors]
-        super().__init__("; ".join(errors))
+        super().__init__("; ".join(ingest_error_lines(results)))
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]

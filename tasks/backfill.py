@@ -9,6 +9,7 @@ from prefect import Task, get_run_logger, task
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.states import Failed
 
+from tasks.reported import REPORTED
 from warehouse.backfill import BackfillResult, backfill_named
 from warehouse.catalog import Catalog
 from warehouse.errors import CatalogError, SenecaError
@@ -39,7 +40,7 @@ def backfill_partitions(
     except CatalogError:
         raise  # possibly transient: retried
     except SenecaError as exc:
-        logger.error("%s", exc)
+        logger.error("%s", exc, extra=REPORTED)
         # Without its traceback: a refusal is a message, not a crash, wherever it is re-raised.
         return Failed(message=str(exc), data=exc.with_traceback(None))
     finally:
@@ -54,5 +55,6 @@ def backfill_partitions(
             change.kept,
         )
     if result.sources_missing:
-        logger.warning("sources no longer on disk: %s", ", ".join(result.sources_missing))
+        missing = ", ".join(result.sources_missing)
+        logger.warning("sources no longer on disk: %s", missing, extra=REPORTED)
     return result

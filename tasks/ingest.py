@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
+from tasks.reported import REPORTED
 from warehouse.catalog import Catalog
 from warehouse.ingest import DatasetResult
 from warehouse.lake import Lake
@@ -21,7 +22,7 @@ def ingest_dataset(settings: Settings, dataset: str) -> DatasetResult:
     with Catalog(settings.resolved_catalog_url) as catalog:
         result = ingest_named(settings, catalog, dataset)
     if result.skipped:
-        logger.warning("skipped: %s", result.skipped)
+        logger.warning("skipped: %s", result.skipped, extra=REPORTED)
     logger.info(
         "%s: %d rows, %d quarantined, %d duplicates dropped, %.1f MB read in %.2fs",
         dataset,
@@ -32,7 +33,7 @@ def ingest_dataset(settings: Settings, dataset: str) -> DatasetResult:
         result.seconds,
     )
     for error in result.errors:
-        logger.error("%s", error)
+        logger.error("%s", error, extra=REPORTED)
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
+from tasks.reported import REPORTED
 from warehouse.catalog import Catalog
 from warehouse.lake import Lake
 from warehouse.quality import (
@@ -48,7 +49,7 @@ def validate_new_batches(
             "" if outcome.recorded else " (already validated by another run)",
         )
         for result in failed:
-            logger.warning("%s", result.describe())
+            logger.warning("%s", result.describe(), extra=REPORTED)
     return outcomes
 
 
@@ -60,7 +61,7 @@ def check_across_datasets(settings: Settings, run_id: str) -> list[CheckResult]:
         results = cross_dataset_checks(settings, catalog, run_id)
     for result in results:
         if not result.success:
-            logger.warning("%s", result.describe())
+            logger.warning("%s", result.describe(), extra=REPORTED)
     return results
 
 

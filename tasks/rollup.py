@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
+from tasks.reported import REPORTED
 from warehouse.catalog import Catalog
 from warehouse.rollups import RollupReport, refresh_rollups
 from warehouse.settings import Settings
@@ -16,7 +17,7 @@ def refresh_rollup_buckets(settings: Settings) -> RollupReport:
     with Catalog(settings.resolved_catalog_url) as catalog:
         report = refresh_rollups(settings, catalog)
     if report.skipped:
-        logger.warning("skipped: %s", report.skipped)
+        logger.warning("skipped: %s", report.skipped, extra=REPORTED)
     logger.info(
         "%d hours, %d days, %d months in %d batches; %d dirty marks consumed in %.2fs",
         report.hours,
@@ -27,7 +28,11 @@ def refresh_rollup_buckets(settings: Settings) -> RollupReport:
         report.seconds,
     )
     if report.missing_sources:
-        logger.warning("source views not available yet: %s", ", ".join(report.missing_sources))
+        logger.warning(
+            "source views not available yet: %s",
+            ", ".join(report.missing_sources),
+            extra=REPORTED,
+        )
     for error in report.errors:
-        logger.error("%s", error)
+        logger.error("%s", error, extra=REPORTED)
     return report

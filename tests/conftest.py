@@ -20,9 +20,13 @@ IN_CI = os.environ.get("CI") == "true"
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:
     """A real Prefect API (ephemeral, SQLite-backed) for every flow test of the session."""
+    from prefect.logging.configuration import ensure_logging_setup
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
+        # Prefect's console handler keeps the stderr it was made with: make it here, not inside
+        # a CliRunner whose stderr is closed when its command returns.
+        ensure_logging_setup()
         yield
 
 

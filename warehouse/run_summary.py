@@ -24,6 +24,21 @@ class StepOutcome:
         return self.error is None
 
 
+def ingest_error_lines(results: list[DatasetResult]) -> list[str]:
+    """One line per distinct ingest problem, naming the datasets it stopped.
+
+    A missing Marcus root stops every dataset with the same message: it is said once.
+    """
+    datasets_of: dict[str, list[str]] = {}
+    for result in results:
+        for error in result.errors:
+            datasets_of.setdefault(error, []).append(result.dataset)
+    return [
+        f"{datasets[0]}: {error}" if len(datasets) == 1 else f"{error} ({', '.join(datasets)})"
+        for error, datasets in datasets_of.items()
+    ]
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, list) and all(isinstance(r, DatasetResult) for r in value):
         rows = sum(r.rows for r in value)

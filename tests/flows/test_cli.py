@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,8 +19,10 @@ SENECA = str(Path(sys.executable).with_name("seneca"))
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    # The caller's terminal size must not shape what the command prints to a pipe.
+    inherited = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     return subprocess.run(
-        [SENECA, *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=300
+        [SENECA, *args], capture_output=True, text=True, env={**inherited, **env}, timeout=300
     )
 
 
@@ -119,12 +122,15 @@ def test_usage_errors_exit_2(ingested):
 
 
 def test_status_lists_every_dataset_with_its_rows(ingested, sample_tree):
-    done = run_cli("status", "--lake", str(ingested), COLUMNS="200")
+    # Piped, as in a log or a script: no terminal width to fit, so nothing is cut short.
+    done = run_cli("status", "--lake", str(ingested))
     assert done.returncode == 0, done.stderr
+    assert "…" not in done.stdout
     for dataset, rows in sample_tree.expected_rows.items():
         line = next(line for line in done.stdout.splitlines() if dataset in line)
         assert f"{rows:,}" in line
         assert f" {sample_tree.expected_quarantine[dataset]:,} " in line
+        assert len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line)) == 2, line
     assert "lifecycle" in done.stdout or "ingest" in done.stdout
 
 
@@ -143,8 +149,13 @@ def test_missing_root_is_one_clear_line_and_exit_1(prefect_api, tmp_path):
         ],
     )
     assert result.exit_code == 1
-    assert f"{missing}: Marcus directory does not exist" in result.output
-    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if "does not exist" in line]
+    # Every dataset fails on the same path: one line says so, naming them.
+    assert errors == [
+        f"error: {missing}: Marcus directory does not exist (audit_events, conversation_events, "
+        "realtime_events, agent_events, telemetry_events, state_files, marcus_db, kanban_db)"
+    ], result.output
+    assert "Traceback" not in result.output, result.output
 
 
 def test_unknown_dataset_is_a_usage_error(tmp_path):

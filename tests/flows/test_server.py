@@ -340,3 +340,33 @@ def test_serve_without_an_api_url_says_so():
     assert result.stderr.strip().splitlines() == [
         "error: PREFECT_API_URL is not set: start `prefect server start` and point to it"
     ]
+
+
+def test_an_expected_problem_is_printed_once_and_still_logged_to_the_api(server, tmp_path):
+    from prefect.client.schemas.filters import LogFilter, LogFilterLevel
+
+    missing = tmp_path / "nowhere"
+    done = subprocess.run(
+        [str(BIN / "seneca"), "ingest", "-d", "audit_events", "-d", "agent_events"]
+        + ["--marcus-root", str(missing), "--marcus-home", str(missing)]
+        + ["--lake", str(tmp_path / "lake")],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 1, done.stderr
+    problem = f"{missing}: Marcus directory does not exist (audit_events, agent_events)"
+    assert f"error: {problem}" in done.stderr.splitlines(), done.stderr
+    # Prefect's console shows the run (at INFO here), but not the problem a second time.
+    prefect_lines = [line for line in done.stderr.splitlines() if " | " in line]
+    assert [line for line in prefect_lines if "| ERROR" in line or "| WARNING" in line] == []
+    assert [line for line in prefect_lines if str(missing) in line] == [
+        prefect_lines[-1]
+    ] and f"Finished in state Failed('ingest failed: {problem}')" in prefect_lines[-1]
+    assert "Traceback" not in done.stderr
+    with server.client() as client:
+        logged = client.read_logs(log_filter=LogFilter(level=LogFilterLevel(ge_=40)))
+    messages = [log.message for log in logged if str(missing) in log.message]
+    assert sorted(messages) == [f"{missing}: Marcus directory does not exist"] * 2

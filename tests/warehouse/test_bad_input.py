@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import subprocess
 import sys
@@ -323,3 +324,21 @@ def test_gzip_damaged_before_its_cursor_is_reported_and_nothing_is_added(env: En
     assert len(result.errors) == 1
     assert result.errors[0].startswith(f"{path}: read failed before byte {len(lines)}")
     assert env.query("SELECT count(*) FROM audit_events") == [(300,)]
+
+
+def test_non_finite_numbers_from_python_json_land_as_doubles(env: Env) -> None:
+    # Marcus writes with json.dumps defaults, which emit NaN and ±Infinity bare.
+    values = [math.nan, math.inf, -math.inf, 2.5]
+    lines = [audit(n, details={"duration_ms": value}) for n, value in enumerate(values)]
+    assert b"NaN" in lines[0] and b"-Infinity" in lines[2]
+    (env.root / AUDIT / "audit_20260601.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+
+    result = env.ingest()
+
+    assert (result.rows, result.quarantined, result.errors) == (4, 0, [])
+    got = env.query(
+        "SELECT duration_ms, raw->>'$.details.duration_ms' FROM audit_events ORDER BY ts"
+    )
+    assert math.isnan(got[0][0])
+    assert [g[0] for g in got[1:]] == [math.inf, -math.inf, 2.5]
+    assert [g[1] for g in got] == ["NaN", "Infinity", "-Infinity", "2.5"]

@@ -1,0 +1,12 @@
+"""The mark on task log records whose problem every `seneca` command also prints itself.
+
+Such records still reach the Prefect API (and so the UI and a worker's log); only the CLI's own
+console leaves them out, so a person at the terminal reads each problem once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+REPORTED_ATTRIBUTE = "seneca_reported"
+REPORTED: dict[str, Any] = {REPORTED_ATTRIBUTE: True}
