@@ -313,16 +313,29 @@ def sample(
     days: Annotated[int, typer.Option("--days", min=1, help="Days of activity")] = 3,
     scale: Annotated[float, typer.Option("--scale", min=0.01, help="Volume multiplier")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed")] = 7,
+    start: Annotated[
+        str,
+        typer.Option("--start", help="First day of activity (YYYY-MM-DD, UTC)"),
+    ] = "2026-06-01",
 ) -> None:
     """Write synthetic Marcus data (logs with Marcus's quirks) for demos and benchmarks."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
     from warehouse.sample import write_sample
 
+    try:
+        first_day = dt.date.fromisoformat(start)
+    except ValueError:
+        raise _fail(f"--start {start!r} is not a date (YYYY-MM-DD)", 2) from None
     with Progress(TextColumn("sample"), BarColumn(), DownloadColumn(), transient=True) as progress:
         bar = progress.add_task("sample", total=None)
         summary = write_sample(
-            out, days=days, scale=scale, seed=seed, progress=lambda n: progress.advance(bar, n)
+            out,
+            days=days,
+            scale=scale,
+            seed=seed,
+            start=first_day,
+            progress=lambda n: progress.advance(bar, n),
         )
     typer.echo(
         f"wrote {summary.files} files, {summary.bytes / 1e6:,.1f} MB under {summary.out} "

@@ -162,3 +162,28 @@ def test_unknown_dataset_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(app, ["ingest", "--dataset", "nope", "--lake", str(tmp_path)])
     assert result.exit_code == 2
     assert "unknown dataset 'nope'" in result.output
+
+
+def test_sample_starts_on_the_given_day_and_refuses_a_bad_one(tmp_path):
+    done = run_cli(
+        "sample",
+        "--out",
+        str(tmp_path / "s"),
+        "--days",
+        "2",
+        "--scale",
+        "0.05",
+        "--start",
+        "2027-02-27",
+    )
+    assert done.returncode == 0, done.stderr
+    audit = sorted(p.name for p in (tmp_path / "s/marcus/data/audit_logs").iterdir())
+    assert audit == ["audit_20270227.jsonl", "audit_20270228.jsonl"]
+    manifest = json.loads((tmp_path / "s/sample_manifest.json").read_text())
+    for dataset, by_date in manifest["expected_rows_by_date"].items():
+        assert min(by_date) == "2027-02-27", dataset
+
+    bad = run_cli("sample", "--out", str(tmp_path / "t"), "--start", "2027-02-30")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: --start '2027-02-30' is not a date (YYYY-MM-DD)"
+    assert not (tmp_path / "t").exists()
