@@ -20,6 +20,7 @@ under DIR/tmp that is removed unless --keep.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gzip
 import hashlib
@@ -425,7 +426,65 @@ def seneca_worker(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-WORKERS = {"anchor": anchor_worker, "seneca": seneca_worker}
+def flow_worker(job: dict[str, Any]) -> dict[str, Any]:
+    """The Prefect ingest flow of audit_events after an append, timed twice.
+
+    A first run with nothing new brings up Prefect's local API, which a served deployment has
+    running already. Then each timed run follows an append of its own: first as `seneca ingest`
+    calls the flow on the local API (no flow-run heartbeat), then with Prefect's heartbeat on,
+    as a deployment runs it.
+    """
+    os.environ["PREFECT_HOME"] = job["prefect_home"]
+    os.environ["DO_NOT_TRACK"] = "1"
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from prefect.client.orchestration import get_client
+
+    from flows.ingest import ingest
+    from flows.local_runs import local_run_settings
+    from warehouse.settings import load_settings
+
+    settings = load_settings(
+        marcus_root=Path(job["marcus_root"]),
+        marcus_home=Path(job["marcus_home"]),
+        lake=Path(job["lake"]),
+        chunk_bytes=job.get("chunk_bytes"),
+    )
+    warm = ingest(settings, ["audit_events"])
+    runs: dict[str, Any] = {"warm_rows": sum(r.rows for r in warm)}
+    append = job["append"]
+    for i, (name, context) in enumerate(
+        (("local", local_run_settings), ("heartbeat", contextlib.nullcontext))
+    ):
+        write_audit_file(
+            Path(append["path"]),
+            random.Random(append["seed"] + i),
+            append["start_us"] + i * append["lines"] * 2 * append["gap_us"],
+            append["lines"],
+            append["gap_us"],
+            append=True,
+        )
+        began = time.perf_counter()
+        with context():
+            state = ingest(settings, ["audit_events"], return_state=True)
+        seconds = time.perf_counter() - began
+        (result,) = state.result()
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(state.state_details.flow_run_id)
+        runs[name] = {
+            "seconds": seconds,
+            "run_seconds": run.total_run_time.total_seconds(),
+            "ingest_seconds": result.seconds,
+            "rows": result.rows,
+            "quarantined": result.quarantined,
+        }
+        if result.errors or result.skipped:
+            runs["errors"] = result.errors
+            runs["skipped"] = result.skipped
+    return {"errors": [], "skipped": None, **runs}
+
+
+WORKERS = {"anchor": anchor_worker, "seneca": seneca_worker, "flow": flow_worker}
 
 
 # --- the benchmark --------------------------------------------------------------------------
@@ -581,6 +640,25 @@ def bench(args: argparse.Namespace) -> int:
                 )
             rounds.append(result)
             last_us = start + APPEND_LINES * 2000
+        print("incremental: the same through the Prefect ingest flow ...", flush=True)
+        start = last_us + _US
+        job = seneca_job(root, home, lake, chunk_bytes)
+        job["prefect_home"] = str(workdir / "prefect")
+        job["append"] = {
+            "path": str(newest),
+            "seed": SEED + 200,
+            "start_us": start,
+            "lines": APPEND_LINES,
+            "gap_us": 1000,
+        }
+        flow_run = _checked(run_worker("flow", job, workdir), "incremental flow run")
+        for name in ("local", "heartbeat"):
+            got = flow_run[name]
+            if flow_run["warm_rows"] or got["rows"] != APPEND_LINES or got["quarantined"]:
+                failures.append(
+                    f"incremental flow run ({name}) ingested {got['rows']:,} rows "
+                    f"({flow_run['warm_rows']:,} before the append), expected {APPEND_LINES:,}"
+                )
         nochange = _checked(
             run_worker("seneca", seneca_job(root, home, lake, chunk_bytes), workdir), "no-change"
         )
@@ -640,6 +718,16 @@ def bench(args: argparse.Namespace) -> int:
         + ", ".join(f"{r['seconds']:.2f} s ({r['rows']:,} rows)" for r in rounds)
         + f"; each in a fresh process, median reported; appended to {newest.name}"
     )
+    for name, how in (
+        ("local", "as `seneca ingest` calls it"),
+        ("heartbeat", "with Prefect's flow-run heartbeat, as deployed"),
+    ):
+        got = flow_run[name]
+        print(
+            f"flow run    : {got['seconds']:.2f} s {how}: {got['rows']:,} new lines, "
+            f"{got['run_seconds']:.2f} s run time recorded by Prefect, "
+            f"ingest_stream {got['ingest_seconds']:.2f} s of it"
+        )
     for size, result in sweep:
         print(
             f"sweep       : chunk_bytes {size:>4} MiB → {result['seconds']:6.2f} s "
@@ -667,6 +755,13 @@ def bench(args: argparse.Namespace) -> int:
     print(
         f"  incremental {APPEND_LINES:,} lines : {inc:.2f} s on a {lake_lines:,}-line lake "
         f"(target < 1 s{'' if inc < 1 else ', MISSED'})"
+    )
+    local, deployed = flow_run["local"], flow_run["heartbeat"]
+    missed = "" if local["seconds"] < 1 else ", MISSED"
+    print(
+        f"  the same as a flow run  : {local['seconds']:.2f} s (target < 1 s{missed}); "
+        f"{deployed['seconds']:.2f} s with the heartbeat, of which Prefect records "
+        f"{deployed['run_seconds']:.2f} s as run time"
     )
     print(f"  no-change run           : {nochange['seconds']:.2f} s")
     for failure in failures:

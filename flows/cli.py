@@ -96,12 +96,15 @@ def _flow_outcome(flow: Callable[..., Any], *args: Any) -> Any:
     from prefect.logging.configuration import ensure_logging_setup
     from prefect.logging.handlers import PrefectConsoleHandler
 
+    from flows.local_runs import local_run_settings
+
     ensure_logging_setup()
     consoles = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
     for handler in consoles:
         handler.addFilter(_without_reported)
     try:
-        state = cast("State[Any]", flow(*args, return_state=True))
+        with local_run_settings():
+            state = cast("State[Any]", flow(*args, return_state=True))
         return state.result(raise_on_failure=False)
     finally:
         for handler in consoles:

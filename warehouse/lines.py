@@ -95,7 +95,7 @@ def line_block(segments: list[Segment], max_line_bytes: int) -> LineBlock:
         return pa.Array.from_buffers(pa.string_view(), len(sizes), [None, views, *buffers])
 
     sources = pa.DictionaryArray.from_arrays(
-        _int_array(segment_of, pa.int32()), pa.array([s.source for s in segments], pa.string())
+        _int_array(segment_of, pa.int32()), _string_array([s.source for s in segments])
     )
     table = pa.table(
         {
@@ -160,6 +160,15 @@ def _int_array(values: np.ndarray, type_: pa.DataType) -> pa.Array:
     # pandas, which costs a tenth of a second in a process that never needed it.
     values = np.ascontiguousarray(values)
     return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
+
+
+def _string_array(values: list[str]) -> pa.Array:
+    # from_buffers for the same reason as _int_array: pa.array(list) imports pandas too.
+    encoded = [v.encode() for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    return pa.Array.from_buffers(pa.string(), len(encoded), buffers)
 
 
 def _blank_lines(view: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[int]:
