@@ -23,11 +23,12 @@ from warehouse.settings import Settings, load_settings
 class FollowUpsFailed(SenecaError):
     """The backfill committed, but a flow re-checking or re-rolling it failed."""
 
-    def __init__(self, result: BackfillResult, failed: list[str]) -> None:
-        """Keep what the backfill did, for the summary."""
+    def __init__(self, result: BackfillResult, reasons: dict[str, str]) -> None:
+        """Keep what the backfill did, and each failed follow-up's final message."""
         self.result = result
-        self.failed = failed
-        super().__init__(f"backfill committed, but {', '.join(failed)} failed")
+        self.failed = list(reasons)
+        self.reasons = reasons
+        super().__init__(f"backfill committed, but {', '.join(reasons)} failed")
 
 
 # Flows that re-check and re-roll what a backfill rewrote.
@@ -61,15 +62,18 @@ def backfill(
     refresh_views(settings)
     # Nothing swapped in (no committed rows in the range): nothing to re-check.
     follow_ups = FOLLOW_UPS if result.batch_id else ()
-    failed = [f.name for f in follow_ups if not _completed(f, settings)]
-    summary = {"backfill": asdict(result), "failed_follow_ups": failed}
-    close_run(settings, run_id, "FAILED" if failed else "COMPLETED", summary)
-    if failed:
-        failure = FollowUpsFailed(result, failed)
+    reasons = {f.name: reason for f in follow_ups if (reason := _failure(f, settings)) is not None}
+    summary = {"backfill": asdict(result), "failed_follow_ups": list(reasons)}
+    close_run(settings, run_id, "FAILED" if reasons else "COMPLETED", summary)
+    if reasons:
+        failure = FollowUpsFailed(result, reasons)
         return Failed(message=str(failure), data=failure)  # type: ignore[return-value]
     return result
 
 
-def _completed(follow_up: Flow[Any, Any], settings: Settings) -> bool:
+def _failure(follow_up: Flow[Any, Any], settings: Settings) -> str | None:
+    """Why a follow-up flow did not complete (its final state's message), or None."""
     state = cast(State[Any], follow_up(settings=settings, return_state=True))
-    return state.is_completed()
+    if state.is_completed():
+        return None
+    return state.message or state.name or "failed"

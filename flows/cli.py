@@ -583,6 +583,9 @@ def backfill(
     for source in result.sources_missing:
         console.print(f"[yellow]source no longer on disk, its rows kept as they were: {source}[/]")
     if follow_ups_failed:
+        for name, reason in follow_ups_failed.reasons.items():
+            for line in reason.splitlines():
+                typer.secho(f"error: {name}: {line.strip()}", fg=typer.colors.RED, err=True)
         raise _fail(str(follow_ups_failed))
 
 

@@ -120,12 +120,15 @@ def test_a_failed_follow_up_fails_the_backfill_and_keeps_its_result(lake, monkey
     runs = {r["flow"]: r for r in Catalog(lake.resolved_catalog_url).last_runs()}
     assert runs["backfill"]["state"] == "FAILED"
     assert runs["backfill"]["summary"]["failed_follow_ups"] == ["broken-follow-up"]
+    assert "follow-up broke" in raised.value.reasons["broken-follow-up"]
 
     args = ["backfill", "--dataset", "audit_events", "--since", "2026-06-03"]
     result = cli(lake, *args, "--until", "2026-06-04")
     assert result.exit_code == 1
     assert re.search(r"│ 2026-06-03 │", result.output), result.output
     assert "backfill committed, but broken-follow-up failed" in result.output
+    # What the follow-up failed with, said by the command itself rather than Prefect's console.
+    assert "error: broken-follow-up: " in result.output and "follow-up broke" in result.output
 
 
 @pytest.mark.slow
