@@ -1,4 +1,4 @@
-"""The mark on task log records whose problem every `seneca` command also prints itself.
+"""The mark on task log records whose problem the `seneca` commands also print themselves.
 
 Such records still reach the Prefect API (and so the UI and a worker's log); only the CLI's own
 console leaves them out, so a person at the terminal reads each problem once.
