@@ -377,6 +377,7 @@ def sql(
     """Run DuckDB SQL over views of every dataset (committed data only)."""
     import duckdb
 
+    from warehouse.analyst_sql import WriteRefused, refuse_writes
     from warehouse.catalog import Catalog
     from warehouse.lake import Lake
     from warehouse.views import open_views
@@ -384,6 +385,12 @@ def sql(
     settings = _settings(lake=lake, catalog_url=catalog_url)
     if format is OutputFormat.parquet and out is None:
         raise _fail("--format parquet needs --out FILE", 2)
+    try:
+        refuse_writes(query)
+    except duckdb.Error as exc:
+        raise _fail(f"query failed: {exc}") from None
+    except WriteRefused as exc:
+        raise _fail(str(exc)) from None
     catalog = Catalog(settings.resolved_catalog_url)
     db = open_views(catalog, Lake(settings.lake))
     catalog.dispose()

@@ -113,6 +113,26 @@ def test_bad_sql_is_one_line_and_exit_1(ingested):
     assert "Traceback" not in done.stderr
 
 
+def test_sql_never_writes_into_the_lake(ingested):
+    target = next((ingested / "hot" / "audit_events").glob("date=*/*.parquet"))
+    before = target.read_bytes()
+    done = run_cli(
+        "sql",
+        "--lake",
+        str(ingested),
+        f"COPY (SELECT 1 AS x) TO '{target}' (FORMAT parquet, OVERWRITE true)",
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "error: seneca sql is read-only: COPY is not run here "
+        "(write a result with --out FILE and --format csv|json|parquet)"
+    ]
+    assert target.read_bytes() == before
+    export = ingested / "exported"
+    assert run_cli("sql", "--lake", str(ingested), f"EXPORT DATABASE '{export}'").returncode == 1
+    assert not export.exists()
+
+
 def test_usage_errors_exit_2(ingested):
     assert run_cli("sql", "--lake", str(ingested), "--format", "xml", "SELECT 1").returncode == 2
     assert (
