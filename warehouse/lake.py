@@ -41,6 +41,11 @@ class Lake:
         """The DuckDB file holding views over the lake for any DuckDB client."""
         return self.root / "seneca.duckdb"
 
+    @property
+    def views_db_digest(self) -> Path:
+        """Digest of the statements `views_db` was last written from."""
+        return self.root / ".seneca.duckdb.sha256"
+
     def absolute(self, relative: str) -> Path:
         """Absolute path of a catalog path (stored relative to the lake)."""
         return self.root / relative

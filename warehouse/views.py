@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -122,16 +123,29 @@ def open_views(catalog: Catalog, lake: Lake) -> duckdb.DuckDBPyConnection:
 
 
 def write_views_db(catalog: Catalog, lake: Lake) -> Path:
-    """Rewrite <lake>/seneca.duckdb (views only) atomically, for any DuckDB client to attach."""
+    """Rewrite <lake>/seneca.duckdb (views only) atomically, for any DuckDB client to attach.
+
+    A run that committed nothing leaves the file as it is: it is rewritten only when its
+    statements (or the DuckDB version writing them) differ from the last ones written.
+    """
     target = lake.views_db
+    statements = view_statements(catalog, lake)
+    digest = hashlib.sha256("\0".join([duckdb.__version__, *statements]).encode()).hexdigest()
+    stamp = lake.views_db_digest
+    if target.exists() and stamp.exists() and stamp.read_text() == digest:
+        return target
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     staging.unlink(missing_ok=True)
     db = duckdb.connect(str(staging))
     try:
-        for statement in view_statements(catalog, lake):
+        for statement in statements:
             db.execute(statement)
         db.execute("CHECKPOINT")
     finally:
         db.close()
     os.replace(staging, target)
+    # Written after the file it describes: a crash in between only costs one more rewrite.
+    staged_stamp = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")
+    staged_stamp.write_text(digest)
+    os.replace(staged_stamp, stamp)
     return target
