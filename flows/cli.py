@@ -96,8 +96,9 @@ def _flow_outcome(flow: Callable[..., Any], *args: Any) -> Any:
     from prefect.logging.configuration import ensure_logging_setup
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    from flows.local_runs import local_run_settings
+    from flows.local_runs import local_run_settings, start_local_api
 
+    start_local_api()
     ensure_logging_setup()
     consoles = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
     for handler in consoles:
@@ -150,10 +151,13 @@ def _run_flow(settings: Settings, which: str, datasets: list[str] | None = None)
     _prepare_prefect(settings)
     from flows.ingest import IngestFailed
     from flows.lifecycle import LifecycleFailed
+    from flows.local_runs import start_local_api
     from warehouse.progress import set_progress_sink
     from warehouse.run_summary import LifecycleSummary
 
     began = time.monotonic()
+    # Before the progress bars: the local API is started with the terminal set aside.
+    start_local_api()
     sink = _RichProgress()
     set_progress_sink(sink)
     try:

@@ -178,6 +178,28 @@ def test_missing_root_is_one_clear_line_and_exit_1(prefect_api, tmp_path):
     assert "Traceback" not in result.output, result.output
 
 
+def test_ingest_on_the_local_api_keeps_the_terminal_to_itself(sample_tree, tmp_path):
+    # As `make run` runs it: no server configured, so Prefect starts a temporary one, whose
+    # services report what they were still recording when it is stopped at exit (from the
+    # second run on, once its database holds earlier runs).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PREFECT_API_URL", "PREFECT_HOME", "COLUMNS", "LINES")
+    }
+    lake = tmp_path / "lake"
+    command = [SENECA, "ingest", "-d", "audit_events", "-d", "agent_events", "--lake", str(lake)]
+    command += ["--marcus-root", str(sample_tree.marcus_root)]
+    command += ["--marcus-home", str(sample_tree.marcus_home)]
+    for expected in (sample_tree.expected_rows["audit_events"], 0):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        audit = next(line for line in done.stdout.splitlines() if "audit_events" in line)
+        assert f" {expected:,} " in audit
+        assert done.stderr == ""
+    assert (lake / ".prefect" / "local-api.log").is_file()
+
+
 def test_unknown_dataset_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(app, ["ingest", "--dataset", "nope", "--lake", str(tmp_path)])
     assert result.exit_code == 2
