@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -129,23 +130,29 @@ def write_views_db(catalog: Catalog, lake: Lake) -> Path:
     statements (or the DuckDB version writing them) differ from the last ones written.
     """
     target = lake.views_db
-    statements = view_statements(catalog, lake)
-    digest = hashlib.sha256("\0".join([duckdb.__version__, *statements]).encode()).hexdigest()
-    stamp = lake.views_db_digest
-    if target.exists() and stamp.exists() and stamp.read_text() == digest:
-        return target
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    staging.unlink(missing_ok=True)
-    db = duckdb.connect(str(staging))
-    try:
-        for statement in statements:
-            db.execute(statement)
-        db.execute("CHECKPOINT")
-    finally:
-        db.close()
-    os.replace(staging, target)
-    # Written after the file it describes: a crash in between only costs one more rewrite.
-    staged_stamp = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")
-    staged_stamp.write_text(digest)
-    os.replace(staged_stamp, stamp)
+    lake.ensure()
+    # The digest file is also the lock: two workers refreshing at once take turns, and each
+    # reads the catalog only once it holds the lock, so the last file written is the newest.
+    with lake.views_db_digest.open("a+") as stamp:
+        fcntl.flock(stamp, fcntl.LOCK_EX)
+        statements = view_statements(catalog, lake)
+        digest = hashlib.sha256("\0".join([duckdb.__version__, *statements]).encode()).hexdigest()
+        stamp.seek(0)
+        if target.exists() and stamp.read() == digest:
+            return target
+        staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        staging.unlink(missing_ok=True)
+        db = duckdb.connect(str(staging))
+        try:
+            for statement in statements:
+                db.execute(statement)
+            db.execute("CHECKPOINT")
+        finally:
+            db.close()
+        os.replace(staging, target)
+        # After the file it describes: a crash in between, or a digest cut short, only costs
+        # one more rewrite.
+        stamp.seek(0)
+        stamp.truncate()
+        stamp.write(digest)
     return target
