@@ -35,8 +35,8 @@ def local_run_settings() -> Iterator[None]:
         yield
 
 
-def start_local_api() -> Path | None:
-    """Start Prefect's temporary local API with its output in a log file; the log's path.
+def start_local_api() -> None:
+    """Start Prefect's temporary local API now, with its output in a log file.
 
     Without PREFECT_API_URL, Prefect runs a temporary API server process for the flows of this
     process, and stops it at exit. That process inherits the terminal, and when it is stopped
@@ -46,13 +46,13 @@ def start_local_api() -> Path | None:
     Does nothing against a configured server.
     """
     if get_current_settings().api.url:
-        return None
+        return
     from prefect.server.api.server import SubprocessASGIServer
 
     server = SubprocessASGIServer()
-    log = Path(get_current_settings().home) / LOCAL_API_LOG
     if server.running:
-        return log
+        return
+    log = Path(get_current_settings().home) / LOCAL_API_LOG
     log.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -75,4 +75,3 @@ def start_local_api() -> Path | None:
     finally:
         os.close(saved[0])
         os.close(saved[1])
-    return log
