@@ -81,6 +81,9 @@ def _prepare_prefect(settings: Settings) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # A new PREFECT_HOME has its database migrated before the local API answers: 15 s on an
+    # idle 2-core machine, past Prefect's default 20 s wait when the machine is busy.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _without_reported(record: logging.LogRecord) -> bool:

@@ -71,7 +71,11 @@ def start_local_api() -> None:
                 os.dup2(saved[0], 1)
                 os.dup2(saved[1], 2)
     except RuntimeError as exc:
-        raise LocalApiFailed(f"Prefect's local API did not start ({exc}); see {log}") from None
+        waited = get_current_settings().server.ephemeral.startup_timeout_seconds
+        raise LocalApiFailed(
+            f"Prefect's local API did not start within {waited} s ({exc}); see {log}, or wait"
+            " longer with PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+        ) from None
     finally:
         os.close(saved[0])
         os.close(saved[1])

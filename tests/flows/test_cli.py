@@ -200,6 +200,40 @@ def test_ingest_on_the_local_api_keeps_the_terminal_to_itself(sample_tree, tmp_p
     assert (lake / ".prefect" / "local-api.log").is_file()
 
 
+def _processes_with_home(home: Path) -> list[int]:
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            variables = environ.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"PREFECT_HOME={home}".encode() in variables:
+            found.append(int(environ.parent.name))
+    return found
+
+
+def test_local_api_that_does_not_start_in_time_is_one_line_and_leaves_no_server(
+    sample_tree, tmp_path
+):
+    # A new PREFECT_HOME migrates its database first, which takes far longer than 1 s.
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "1"
+    lake = tmp_path / "lake"
+    command = [SENECA, "ingest", "-d", "audit_events", "--lake", str(lake)]
+    command += ["--marcus-root", str(sample_tree.marcus_root)]
+    command += ["--marcus-home", str(sample_tree.marcus_home)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    log = (lake / ".prefect" / "local-api.log").resolve()
+    assert done.stderr.splitlines() == [
+        "error: Prefect's local API did not start within 1 s (Timed out while attempting to "
+        f"connect to ephemeral Prefect API server.); see {log}, or wait longer with "
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+    ]
+    assert not (lake / "hot").exists()
+    assert _processes_with_home((lake / ".prefect").resolve()) == []
+
+
 def test_unknown_dataset_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(app, ["ingest", "--dataset", "nope", "--lake", str(tmp_path)])
     assert result.exit_code == 2
