@@ -18,9 +18,12 @@ pytestmark = pytest.mark.integration
 SENECA = str(Path(sys.executable).with_name("seneca"))
 
 
-def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, unset: tuple[str, ...] = (), **env: str
+) -> subprocess.CompletedProcess[str]:
     # The caller's terminal size must not shape what the command prints to a pipe.
-    inherited = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    dropped = {"COLUMNS", "LINES", *unset}
+    inherited = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
         [SENECA, *args], capture_output=True, text=True, env={**inherited, **env}, timeout=300
     )
@@ -178,21 +181,32 @@ def test_missing_root_is_one_clear_line_and_exit_1(prefect_api, tmp_path):
     assert "Traceback" not in result.output, result.output
 
 
+def ingest_on_local_api(
+    sample_tree, lake: Path, *datasets: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`seneca ingest` as `make run` runs it: no Prefect server configured, no Prefect home set."""
+    picked = [option for dataset in datasets for option in ("-d", dataset)]
+    return run_cli(
+        "ingest",
+        *picked,
+        "--lake",
+        str(lake),
+        "--marcus-root",
+        str(sample_tree.marcus_root),
+        "--marcus-home",
+        str(sample_tree.marcus_home),
+        unset=("PREFECT_API_URL", "PREFECT_HOME"),
+        **env,
+    )
+
+
 def test_ingest_on_the_local_api_keeps_the_terminal_to_itself(sample_tree, tmp_path):
     # As `make run` runs it: no server configured, so Prefect starts a temporary one, whose
     # services report what they were still recording when it is stopped at exit (from the
     # second run on, once its database holds earlier runs).
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("PREFECT_API_URL", "PREFECT_HOME", "COLUMNS", "LINES")
-    }
     lake = tmp_path / "lake"
-    command = [SENECA, "ingest", "-d", "audit_events", "-d", "agent_events", "--lake", str(lake)]
-    command += ["--marcus-root", str(sample_tree.marcus_root)]
-    command += ["--marcus-home", str(sample_tree.marcus_home)]
     for expected in (sample_tree.expected_rows["audit_events"], 0):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        done = ingest_on_local_api(sample_tree, lake, "audit_events", "agent_events")
         assert done.returncode == 0, done.stderr
         audit = next(line for line in done.stdout.splitlines() if "audit_events" in line)
         assert f" {expected:,} " in audit
@@ -216,13 +230,10 @@ def test_local_api_that_does_not_start_in_time_is_one_line_and_leaves_no_server(
     sample_tree, tmp_path
 ):
     # A new PREFECT_HOME migrates its database first, which takes far longer than 1 s.
-    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
-    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "1"
     lake = tmp_path / "lake"
-    command = [SENECA, "ingest", "-d", "audit_events", "--lake", str(lake)]
-    command += ["--marcus-root", str(sample_tree.marcus_root)]
-    command += ["--marcus-home", str(sample_tree.marcus_home)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    done = ingest_on_local_api(
+        sample_tree, lake, "audit_events", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1"
+    )
     assert done.returncode == 1, done.stderr
     log = (lake / ".prefect" / "local-api.log").resolve()
     assert done.stderr.splitlines() == [
