@@ -297,7 +297,7 @@ def ensure_sample(data: Path, days: int, scale: float) -> dict[str, Any]:
 
 def _generate_with_write_sample(data: Path, days: int, scale: float) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from warehouse.sample import write_sample
+    from marcus_sample.logs import write_sample
 
     print(f"sample: write_sample(days={days}, scale={scale:g}, seed={SEED}) → {data}")
     summary = write_sample(data, days=days, scale=scale, seed=SEED)
@@ -380,10 +380,10 @@ def _cpu_seconds() -> float:
 
 def seneca_worker(job: dict[str, Any]) -> dict[str, Any]:
     """One ingest_stream of audit_events, after appending lines to a file if asked."""
-    from warehouse.catalog import Catalog
-    from warehouse.datasets import AUDIT_EVENTS
-    from warehouse.ingest import ingest_stream
+    from warehouse.ingest.stream import ingest_stream
     from warehouse.settings import load_settings
+    from warehouse.sources.datasets import AUDIT_EVENTS
+    from warehouse.store.catalog import Catalog
 
     settings = load_settings(
         marcus_root=Path(job["marcus_root"]),

@@ -27,13 +27,13 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
-from warehouse.catalog import BatchCommit, Catalog, FileRecord, utcnow  # noqa: E402
-from warehouse.datasets import AUDIT_EVENTS  # noqa: E402
-from warehouse.ingest import ingest_stream  # noqa: E402
-from warehouse.lake import Lake, new_batch_id, sha256_file  # noqa: E402
-from warehouse.records import literal  # noqa: E402
-from warehouse.sample import write_sample  # noqa: E402
+from marcus_sample.logs import write_sample  # noqa: E402
+from warehouse.ingest.stream import ingest_stream  # noqa: E402
 from warehouse.settings import load_settings  # noqa: E402
+from warehouse.sources.datasets import AUDIT_EVENTS  # noqa: E402
+from warehouse.sources.typing_sql import literal  # noqa: E402
+from warehouse.store.catalog import BatchCommit, Catalog, FileRecord, utcnow  # noqa: E402
+from warehouse.store.lake import Lake, new_batch_id, sha256_file  # noqa: E402
 
 
 def build_batch(catalog: Catalog, lake: Lake, rows: int) -> tuple[str, int]:

@@ -15,8 +15,8 @@ from flows.rollup import rollup
 from tasks.backfill import backfill_partitions
 from tasks.ingest import refresh_views
 from tasks.runs import close_run, open_run
-from warehouse.backfill import BackfillResult
 from warehouse.errors import SenecaError
+from warehouse.ingest.backfill import BackfillResult
 from warehouse.settings import Settings, load_settings
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import State
     from rich.console import Console
 
-    from warehouse.ingest import DatasetResult
+    from warehouse.ingest.stream import DatasetResult
 
 app = typer.Typer(
     name="seneca",
@@ -156,7 +156,7 @@ def _run_flow(settings: Settings, which: str, datasets: list[str] | None = None)
     from flows.lifecycle import LifecycleFailed
     from flows.local_runs import start_local_api
     from warehouse.progress import set_progress_sink
-    from warehouse.run_summary import LifecycleSummary
+    from warehouse.runs.summary import LifecycleSummary
 
     began = time.monotonic()
     # Before the progress bars: the local API is started with the terminal set aside.
@@ -194,7 +194,7 @@ def _run_flow(settings: Settings, which: str, datasets: list[str] | None = None)
 
 
 def _print_ingest_errors(results: list[DatasetResult]) -> None:
-    from warehouse.run_summary import ingest_error_lines
+    from warehouse.runs.summary import ingest_error_lines
 
     for line in ingest_error_lines(results):
         typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
@@ -204,8 +204,8 @@ def _print_lifecycle(summary: Any, seconds: float) -> None:
     """The ingest table, one line per later step and its warnings, then each failure on stderr."""
     from rich.markup import escape
 
+    from warehouse.metrics.rollups import RollupReport
     from warehouse.quality import QualityReport
-    from warehouse.rollups import RollupReport
 
     ingested = summary.step("ingest")
     results = ingested.value if ingested and isinstance(ingested.value, list) else []
@@ -331,7 +331,7 @@ def sample(
     """Write synthetic Marcus data (logs with Marcus's quirks) for demos and benchmarks."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from warehouse.sample import write_sample
+    from marcus_sample.logs import write_sample
 
     try:
         first_day = dt.date.fromisoformat(start)
@@ -359,7 +359,7 @@ def demo(
     scale: Annotated[float, typer.Option("--scale", min=0.01)] = 1.0,
 ) -> None:
     """Generate sample Marcus data in a temporary directory and run the main job on it."""
-    from warehouse.sample import write_sample
+    from marcus_sample.logs import write_sample
 
     where = Path(tempfile.mkdtemp(prefix="seneca-demo-"))
     summary = write_sample(where / "sample", days=days, scale=scale)
@@ -384,10 +384,10 @@ def sql(
     """Run DuckDB SQL over views of every dataset (committed data only)."""
     import duckdb
 
-    from warehouse.analyst_sql import WriteRefused, refuse_writes
-    from warehouse.catalog import Catalog
-    from warehouse.lake import Lake
-    from warehouse.views import open_views
+    from warehouse.store.catalog import Catalog
+    from warehouse.store.lake import Lake
+    from warehouse.views.analyst_sql import WriteRefused, refuse_writes
+    from warehouse.views.build import open_views
 
     settings = _settings(lake=lake, catalog_url=catalog_url)
     if format is OutputFormat.parquet and out is None:
@@ -468,8 +468,8 @@ def status(lake: LakeOpt = None, catalog_url: CatalogOpt = None) -> None:
     """Per dataset: rows, bytes, files, newest record, lag, quarantine; the last run per flow."""
     from rich.table import Table
 
-    from warehouse.catalog import Catalog
-    from warehouse.status import dataset_statuses, flow_runs, freshness
+    from warehouse.runs.status import dataset_statuses, flow_runs, freshness
+    from warehouse.store.catalog import Catalog
 
     settings = _settings(lake=lake, catalog_url=catalog_url)
     catalog = Catalog(settings.resolved_catalog_url)
@@ -552,8 +552,8 @@ def backfill(
     """Rebuild a stream's date partitions in [since, until) from its sources, atomically."""
     from rich.table import Table
 
-    from warehouse.datasets import STREAMS
-    from warehouse.timestamps import parse_timestamp
+    from warehouse.sources.datasets import STREAMS
+    from warehouse.sources.timestamps import parse_timestamp
 
     known = [d.name for d in STREAMS]
     if dataset not in known:
@@ -567,7 +567,7 @@ def backfill(
     _prepare_prefect(settings)
     from flows.backfill import FollowUpsFailed
     from flows.backfill import backfill as backfill_flow
-    from warehouse.backfill import BackfillResult
+    from warehouse.ingest.backfill import BackfillResult
 
     outcome = _flow_outcome(backfill_flow, dataset, start, end, settings)
     follow_ups_failed = outcome if isinstance(outcome, FollowUpsFailed) else None
@@ -651,8 +651,8 @@ def check(
     settings = _settings(marcus_root, marcus_home, lake, catalog_url)
     _prepare_prefect(settings)
     from flows.quality import QualityFailed, quality
-    from warehouse.catalog import Catalog
-    from warehouse.quality_report import write_quality_page
+    from warehouse.quality.report import write_quality_page
+    from warehouse.store.catalog import Catalog
 
     outcome = _flow_outcome(quality, settings)
     if isinstance(outcome, QualityFailed):
@@ -715,10 +715,10 @@ def rollup(
     _prepare_prefect(settings)
     from flows.rollup import RollupFailed
     from flows.rollup import rollup as rollup_flow
-    from warehouse.catalog import Catalog
-    from warehouse.lake import Lake
-    from warehouse.rollups import RollupReport
-    from warehouse.views import open_views
+    from warehouse.metrics.rollups import RollupReport
+    from warehouse.store.catalog import Catalog
+    from warehouse.store.lake import Lake
+    from warehouse.views.build import open_views
 
     outcome = _flow_outcome(rollup_flow, settings)
     failed = isinstance(outcome, RollupFailed)

@@ -13,7 +13,7 @@ from flows.quality import quality
 from flows.rollup import rollup
 from tasks.runs import close_run, open_run
 from warehouse.errors import SenecaError
-from warehouse.run_summary import LifecycleSummary, StepOutcome
+from warehouse.runs.summary import LifecycleSummary, StepOutcome
 from warehouse.settings import Settings, load_settings
 
 

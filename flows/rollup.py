@@ -13,7 +13,7 @@ from tasks.ingest import refresh_views
 from tasks.rollup import refresh_rollup_buckets
 from tasks.runs import close_run, open_run
 from warehouse.errors import SenecaError
-from warehouse.rollups import RollupReport
+from warehouse.metrics.rollups import RollupReport
 from warehouse.settings import Settings, load_settings
 
 

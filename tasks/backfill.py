@@ -10,10 +10,10 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.states import Failed
 
 from tasks.reported import REPORTED
-from warehouse.backfill import BackfillResult, backfill_named
-from warehouse.catalog import Catalog
 from warehouse.errors import CatalogError, SenecaError
+from warehouse.ingest.backfill import BackfillResult, backfill_named
 from warehouse.settings import Settings
+from warehouse.store.catalog import Catalog
 
 
 def _catalog_hiccup(task: Task[Any, Any], run: TaskRun, state: State[Any]) -> bool:

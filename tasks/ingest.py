@@ -5,12 +5,12 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from tasks.reported import REPORTED
-from warehouse.catalog import Catalog
-from warehouse.ingest import DatasetResult
-from warehouse.lake import Lake
+from warehouse.ingest.stream import DatasetResult
 from warehouse.settings import Settings
 from warehouse.sources.registry import ingest_named
-from warehouse.views import write_views_db
+from warehouse.store.catalog import Catalog
+from warehouse.store.lake import Lake
+from warehouse.views.build import write_views_db
 
 
 @task(

@@ -5,8 +5,6 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from tasks.reported import REPORTED
-from warehouse.catalog import Catalog
-from warehouse.lake import Lake
 from warehouse.quality import (
     BatchOutcome,
     CheckResult,
@@ -19,6 +17,8 @@ from warehouse.quality import (
     validate_batches,
 )
 from warehouse.settings import Settings
+from warehouse.store.catalog import Catalog
+from warehouse.store.lake import Lake
 
 
 @task(name="find-new-batches", retries=2, retry_delay_seconds=[1, 5])

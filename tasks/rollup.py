@@ -5,9 +5,9 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from tasks.reported import REPORTED
-from warehouse.catalog import Catalog
-from warehouse.rollups import RollupReport, refresh_rollups
+from warehouse.metrics.rollups import RollupReport, refresh_rollups
 from warehouse.settings import Settings
+from warehouse.store.catalog import Catalog
 
 
 @task(name="refresh-rollups", retries=2, retry_delay_seconds=[2, 10])

@@ -6,9 +6,9 @@ from typing import Any
 
 from prefect import task
 
-from warehouse.catalog import Catalog
-from warehouse.lake import new_batch_id
 from warehouse.settings import Settings
+from warehouse.store.catalog import Catalog
+from warehouse.store.lake import new_batch_id
 
 
 @task(name="open-run", retries=2, retry_delay_seconds=[1, 5])

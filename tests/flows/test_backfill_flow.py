@@ -12,10 +12,10 @@ import flows.backfill
 from flows.backfill import FollowUpsFailed, backfill
 from flows.cli import app
 from flows.ingest import ingest
-from warehouse.backfill import BackfillError, BackfillResult, PartitionChange
-from warehouse.catalog import Catalog
+from warehouse.ingest.backfill import BackfillError, BackfillResult, PartitionChange
+from warehouse.runs.status import CRITICAL, FRESH, NO_DATA, WARN, freshness
 from warehouse.settings import load_settings
-from warehouse.status import CRITICAL, FRESH, NO_DATA, WARN, freshness
+from warehouse.store.catalog import Catalog
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ import pytest
 
 from tests.conftest import service_unavailable
 from tests.flows.test_server import Server, server, start, stop  # noqa: F401 - fixture
-from warehouse.catalog import Catalog
-from warehouse.datasets import STREAMS
-from warehouse.lake import Lake
-from warehouse.views import open_views
+from warehouse.sources.datasets import STREAMS
+from warehouse.store.catalog import Catalog
+from warehouse.store.lake import Lake
+from warehouse.views.build import open_views
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -120,7 +120,7 @@ def test_two_served_workers_ingest_one_lake_without_duplicates(
 def _batch_workers(catalog: Catalog) -> list[str]:
     import sqlalchemy as sa
 
-    from warehouse.catalog import batches
+    from warehouse.store.catalog import batches
 
     with catalog.engine.connect() as conn:
         return list(conn.execute(sa.select(batches.c.worker)).scalars())

@@ -5,8 +5,8 @@ import pytest
 
 from flows.ingest import ingest
 from flows.lifecycle import lifecycle
-from warehouse.catalog import Catalog
 from warehouse.settings import load_settings
+from warehouse.store.catalog import Catalog
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.quality import QualityFailed, quality
-from warehouse.catalog import Catalog, batches, runs
+from marcus_sample.logs import write_sample
 from warehouse.quality import QualityReport
-from warehouse.sample import write_sample
 from warehouse.settings import load_settings
 from warehouse.sources.registry import ingest_named, ingest_unit_names
+from warehouse.store.catalog import Catalog, batches, runs
 
 pytestmark = pytest.mark.integration
 

@@ -7,11 +7,11 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.ingest import ingest
 from flows.rollup import RollupFailed, rollup
-from warehouse.catalog import Catalog
-from warehouse.lake import Lake
-from warehouse.metrics import METRICS, Metric
+from warehouse.metrics.definitions import METRICS, Metric
 from warehouse.settings import load_settings
-from warehouse.views import open_views
+from warehouse.store.catalog import Catalog
+from warehouse.store.lake import Lake
+from warehouse.views.build import open_views
 
 pytestmark = pytest.mark.integration
 
@@ -75,9 +75,9 @@ def test_seneca_rollup_with_a_time_zone(lake_settings):
 def test_a_failing_metric_fails_the_flow_and_keeps_its_marks(lake_settings, monkeypatch):
     ingest(lake_settings, datasets=["audit_events"])  # nothing new: no marks
     broken = Metric("broken", "audit_events", "no such column", "x", value="nope")
-    monkeypatch.setattr("warehouse.rollups.METRICS", (*METRICS, broken))
-    from warehouse.catalog import BatchCommit, utcnow
-    from warehouse.lake import new_batch_id
+    monkeypatch.setattr("warehouse.metrics.rollups.METRICS", (*METRICS, broken))
+    from warehouse.store.catalog import BatchCommit, utcnow
+    from warehouse.store.lake import new_batch_id
 
     # A committed batch that marked one hour of audit_events dirty.
     catalog = Catalog(lake_settings.resolved_catalog_url)

@@ -23,10 +23,10 @@ import pytest
 import yaml
 
 from deployments.serve import DEPLOYMENTS
-from warehouse.catalog import Catalog
-from warehouse.datasets import STREAMS
-from warehouse.lake import Lake
-from warehouse.views import open_views
+from warehouse.sources.datasets import STREAMS
+from warehouse.store.catalog import Catalog
+from warehouse.store.lake import Lake
+from warehouse.views.build import open_views
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from warehouse.catalog import Catalog, batches
-from warehouse.datasets import stream_named
-from warehouse.ingest import DatasetResult, ingest_stream
-from warehouse.lake import Lake
+from warehouse.ingest.stream import DatasetResult, ingest_stream
 from warehouse.settings import Settings, load_settings
-from warehouse.views import open_views
+from warehouse.sources.datasets import stream_named
+from warehouse.store.catalog import Catalog, batches
+from warehouse.store.lake import Lake
+from warehouse.views.build import open_views
 
 AUDIT = "data/audit_logs"
 CONVERSATIONS = "logs/conversations"

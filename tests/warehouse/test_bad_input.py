@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.warehouse.marcus_tree import AUDIT, Env, make_env
-from warehouse.datasets import STREAMS
+from warehouse.sources.datasets import STREAMS
 
 pytestmark = pytest.mark.integration
 
@@ -252,9 +252,9 @@ def test_unreadable_file_is_reported_and_other_files_ingest(env: Env) -> None:
     (env.root / AUDIT / "audit_20260601.jsonl").write_bytes(audit(1) + b"\n")
     code = (
         "import json, sys\n"
-        "from warehouse.catalog import Catalog\n"
-        "from warehouse.datasets import stream_named\n"
-        "from warehouse.ingest import ingest_stream\n"
+        "from warehouse.store.catalog import Catalog\n"
+        "from warehouse.sources.datasets import stream_named\n"
+        "from warehouse.ingest.stream import ingest_stream\n"
         "from warehouse.settings import Settings\n"
         "s = Settings.model_validate_json(sys.argv[1])\n"
         "r = ingest_stream(s, Catalog(s.resolved_catalog_url), stream_named('audit_events'))\n"

@@ -20,10 +20,10 @@ import pytest
 import sqlalchemy as sa
 
 from tests.warehouse.marcus_tree import parquet_files
-from warehouse.catalog import Catalog, batches
-from warehouse.datasets import STREAMS
-from warehouse.lake import Lake
-from warehouse.views import open_views
+from warehouse.sources.datasets import STREAMS
+from warehouse.store.catalog import Catalog, batches
+from warehouse.store.lake import Lake
+from warehouse.views.build import open_views
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,9 +35,9 @@ import json
 import sys
 import time
 
-from warehouse.catalog import Catalog
-from warehouse.datasets import stream_named
-from warehouse.ingest import ingest_stream
+from warehouse.store.catalog import Catalog
+from warehouse.sources.datasets import stream_named
+from warehouse.ingest.stream import ingest_stream
 from warehouse.settings import load_settings
 
 config = json.loads(sys.argv[1])

@@ -2,13 +2,13 @@
 
 import duckdb
 
-from warehouse.catalog import Catalog
-from warehouse.lake import Lake
+from marcus_sample.logs import write_sample
 from warehouse.quality import data_docs_dir
-from warehouse.sample import write_sample
 from warehouse.settings import load_settings
 from warehouse.sources.registry import ingest_named
-from warehouse.views import write_views_db
+from warehouse.store.catalog import Catalog
+from warehouse.store.lake import Lake
+from warehouse.views.build import write_views_db
 
 
 def test_relative_paths_become_absolute_and_the_views_work_from_anywhere(tmp_path, monkeypatch):

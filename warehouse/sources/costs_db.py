@@ -32,7 +32,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from warehouse.catalog import (
+from warehouse.errors import SourceError
+from warehouse.ingest.stream import DatasetResult, Lease, run_holding_lease, worker_id
+from warehouse.settings import Settings
+from warehouse.sources.timestamps import parse_timestamp
+from warehouse.sources.typing_sql import QUARANTINE_SCHEMA, quote
+from warehouse.store.catalog import (
     BatchCommit,
     Catalog,
     FileRecord,
@@ -40,12 +45,14 @@ from warehouse.catalog import (
     SourceState,
     utcnow,
 )
-from warehouse.errors import SourceError
-from warehouse.ingest import DatasetResult, Lease, run_holding_lease, worker_id
-from warehouse.lake import Lake, fsync_dir, fsync_file, new_batch_id, remove_orphans, sha256_file
-from warehouse.records import QUARANTINE_SCHEMA, quote
-from warehouse.settings import Settings
-from warehouse.timestamps import parse_timestamp
+from warehouse.store.lake import (
+    Lake,
+    fsync_dir,
+    fsync_file,
+    new_batch_id,
+    remove_orphans,
+    sha256_file,
+)
 
 UNIT = "costs_db"
 DB_NAME = "costs.db"  # under marcus_home (MARCUS_FORMATS §0)

@@ -21,8 +21,8 @@ from typing import BinaryIO, cast
 
 from isal import igzip, isal_zlib
 
-from warehouse.catalog import SourceAdvance, SourceState
 from warehouse.errors import SourceError
+from warehouse.store.catalog import SourceAdvance, SourceState
 
 # What reading a plain or gzipped file can raise (gzip: bad header, truncation, bad data).
 # isal's stub declares its `error` as an instance; it is an exception class.

@@ -21,19 +21,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from warehouse.catalog import Catalog
 from warehouse.errors import SourceError
-from warehouse.history import (
+from warehouse.ingest.history import (
     ObservedSource,
     Snapshot,
     StateRecord,
     canonical_json,
     ingest_state,
 )
-from warehouse.ingest import DatasetResult
-from warehouse.records import quote
+from warehouse.ingest.stream import DatasetResult
 from warehouse.settings import Settings
-from warehouse.timestamps import parse_timestamp
+from warehouse.sources.timestamps import parse_timestamp
+from warehouse.sources.typing_sql import quote
+from warehouse.store.catalog import Catalog
 
 # How long a read waits for a writer's lock before the database is reported as locked.
 BUSY_SECONDS = 10.0

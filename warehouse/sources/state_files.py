@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from warehouse.catalog import Catalog
 from warehouse.errors import SourceError
-from warehouse.history import ObservedSource, Snapshot, StateRecord, ingest_state, mtime_of
-from warehouse.ingest import DatasetResult
+from warehouse.ingest.history import ObservedSource, Snapshot, StateRecord, ingest_state, mtime_of
+from warehouse.ingest.stream import DatasetResult
 from warehouse.settings import Settings
-from warehouse.timestamps import parse_timestamp
+from warehouse.sources.timestamps import parse_timestamp
+from warehouse.store.catalog import Catalog
 
 UNIT = "state_files"
 

@@ -1,0 +1,1 @@
+"""Synthetic Marcus installations (logs, JSON state, SQLite databases) for demos and tests."""

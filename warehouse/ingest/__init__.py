@@ -1,0 +1,1 @@
+"""Ingest units: JSONL streams, state history, costs.db, and backfill of committed ranges."""

@@ -1,0 +1,627 @@
+"""Incremental, exactly-once ingestion of one JSONL stream into committed Parquet files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import SimpleQueue
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from warehouse.errors import CatalogError, SourceError
+from warehouse.progress import progress_sink
+from warehouse.settings import Settings
+from warehouse.sources.datasets import StreamDataset
+from warehouse.sources.jsonl import (
+    HEAD_BYTES,
+    ReadPlan,
+    Unterminated,
+    discover,
+    plan_reads,
+    read_new_lines,
+)
+from warehouse.sources.lines import LINE_SCHEMA, LineBlock, Segment, line_block
+from warehouse.sources.typing_sql import QUARANTINE_SCHEMA, literal, quote, typing_sql
+from warehouse.store.catalog import BatchCommit, Catalog, FileRecord, utcnow
+from warehouse.store.lake import (
+    Lake,
+    fsync_dir,
+    fsync_file,
+    new_batch_id,
+    remove_orphans,
+    sha256_file,
+)
+
+
+@dataclass
+class DatasetResult:
+    """What one ingest run did for one dataset."""
+
+    dataset: str
+    rows: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    files_written: int = 0
+    bytes_read: int = 0
+    sources_read: int = 0
+    batches: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    skipped: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether the dataset was ingested without any error."""
+        return not self.errors
+
+
+Lease = tuple[str, str, int]  # (name, owner, seconds)
+
+
+def worker_id() -> str:
+    """The name of this process in leases and batches."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def ingest_stream(
+    settings: Settings, catalog: Catalog, dataset: StreamDataset, worker: str | None = None
+) -> DatasetResult:
+    """Read new complete lines of `dataset`, write them as Parquet and commit them once."""
+    worker = worker or worker_id()
+
+    def work(lease: Lease, result: DatasetResult) -> None:
+        _ingest_holding_lease(settings, catalog, dataset, worker, lease, result)
+
+    return run_holding_lease(settings, catalog, dataset.name, worker, work)
+
+
+def run_holding_lease(
+    settings: Settings,
+    catalog: Catalog,
+    unit: str,
+    worker: str,
+    work: Callable[[Lease, DatasetResult], None],
+) -> DatasetResult:
+    """Run `work` holding the ingest lease of `unit`; expected failures go to the result.
+
+    Another worker holding the lease past the wait makes this run a skip, not an error.
+    """
+    began = time.monotonic()
+    result = DatasetResult(unit)
+    lease = (f"ingest:{unit}", worker, settings.lease_seconds)
+    holder = wait_for_lease(catalog, lease, settings.lease_wait_seconds)
+    if holder is not None:
+        result.skipped = f"{unit} is being ingested by {holder}"
+        result.seconds = time.monotonic() - began
+        return result
+    try:
+        work(lease, result)
+    except (SourceError, CatalogError) as exc:
+        result.errors.append(str(exc))
+    finally:
+        try:
+            catalog.release_lease(lease[0], worker)
+        except CatalogError as exc:
+            result.errors.append(str(exc))
+        result.seconds = time.monotonic() - began
+    return result
+
+
+def wait_for_lease(catalog: Catalog, lease: Lease, wait: float) -> str | None:
+    """None once the lease is ours; else the holder after waiting `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        if catalog.acquire_lease(*lease):
+            return None
+        if time.monotonic() >= deadline:
+            return catalog.lease_holder(lease[0]) or "another worker"
+        time.sleep(0.25)
+
+
+def _ingest_holding_lease(
+    settings: Settings,
+    catalog: Catalog,
+    dataset: StreamDataset,
+    worker: str,
+    lease: tuple[str, str, int],
+    result: DatasetResult,
+) -> None:
+    lake = Lake(settings.lake)
+    lake.ensure()
+    remove_orphans(lake, dataset.name, catalog.known_paths(dataset.name))
+    root = settings.marcus_root if dataset.root == "marcus_root" else settings.marcus_home
+    found, errors = discover(root, dataset.patterns)
+    plans, plan_errors = plan_reads(found, catalog.source_states(dataset.name))
+    result.errors.extend(str(e) for e in (*errors, *plan_errors))
+    todo = [p for p in plans if p.file.compressed or p.file.size > p.start]
+    if not todo:
+        return
+    sink = progress_sink()
+    task = f"ingest {dataset.name}"
+    sink.start(task, sum(p.file.size - (0 if p.file.compressed else p.start) for p in todo))
+    writer = BatchWriter(settings, catalog, lake, dataset, worker, lease)
+    try:
+        for plan in todo:
+            try:
+                for item in read_new_lines(plan, settings.chunk_bytes, settings.max_line_bytes):
+                    if isinstance(item, Unterminated):
+                        writer.add_unterminated(item)
+                    else:
+                        writer.add_segment(plan, Segment(plan.file.display, item.start, item.data))
+                        sink.advance(task, len(item.data))
+            except SourceError as exc:
+                # Keep what was read before the failure; the cursor stops where the bytes did.
+                result.errors.append(str(exc))
+            writer.plan_done(plan)
+        writer.finish()
+    finally:
+        writer.close()
+        sink.finish(task)
+        result.rows += writer.rows
+        result.quarantined += writer.quarantined
+        result.duplicates += writer.duplicates
+        result.files_written += writer.files_written
+        result.bytes_read += writer.bytes_read
+        result.sources_read += writer.sources_read
+        result.batches.extend(writer.committed)
+
+
+WORKERS = 2  # blocks typed and written at once, besides the one being read
+# Low-cardinality text columns fit a dictionary this size; unique values such as `raw` give
+# it up after 64 KiB instead of hashing a whole block's lines first.
+STRING_DICTIONARY_LIMIT = 1 << 16
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """One Parquet file a block was written to, not yet fsynced or committed."""
+
+    path: Path
+    partition: str
+    rows: int
+    bytes: int
+    sha256: str
+    min_ts: dt.datetime | None
+    max_ts: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class WrittenBlock:
+    """A typed block: its bad lines (index, source, offset, reason) and the files of the rest."""
+
+    block: LineBlock
+    rewritten: bool
+    bad: list[tuple[int, str, int, str]]
+    rows: int
+    hours: list[dt.datetime]
+    files: list[WrittenFile]
+
+
+class BatchWriter:
+    """Types blocks of lines, writes Parquet under batch-unique names and commits them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        lake: Lake,
+        dataset: StreamDataset,
+        worker: str,
+        lease: tuple[str, str, int],
+    ) -> None:
+        """Open a DuckDB session for one dataset's ingest."""
+        self.settings = settings
+        self.catalog = catalog
+        self.lake = lake
+        self.dataset = dataset
+        self.worker = worker
+        self.lease = lease
+        self.db = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit})
+        self.db.execute("CREATE TEMP TABLE seen (h UBIGINT)")
+        # Raw lines are taken straight from the Arrow block unless secrets must be redacted.
+        self.raw_in_typed = bool(dataset.secret_keys)
+        self.pending: list[Segment] = []
+        self.pending_bytes = 0
+        self.pending_rewritten = False
+        # Blocks are split, typed and written to uniquely named files on worker threads, each
+        # with a DuckDB cursor of its own, while this thread reads the next block (numpy, Arrow,
+        # zlib and DuckDB release the GIL). Their files are fsynced and recorded here, in block
+        # order, and a commit first waits for every queued block: the plans' cursors never
+        # stand past lines that are not written.
+        self.workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="seneca-ingest")
+        self.queued: deque[Future[WrittenBlock]] = deque()
+        self.cursors = [self.db.cursor() for _ in range(WORKERS)]
+        self.free_cursors: SimpleQueue[duckdb.DuckDBPyConnection] = SimpleQueue()
+        sql = typing_sql(dataset, "lines", with_raw=self.raw_in_typed)
+        for cursor in (self.db, *self.cursors):
+            _prepare_session(cursor, sql)
+        for cursor in self.cursors:
+            self.free_cursors.put(cursor)
+        self.local = threading.local()  # each worker thread's own cursor
+        self.quarantine_rows: list[dict[str, object]] = []
+        self.loaded_dates: set[str] = set()
+        self.committed_by_date: dict[str, list[str]] | None = None
+        self.quarantine_keys: set[tuple[str, int]] | None = None
+        self.touched: dict[int, ReadPlan] = {}
+        self.rows = self.quarantined = self.duplicates = self.files_written = 0
+        self.bytes_read = self.sources_read = 0
+        self.committed: list[str] = []
+        self._new_batch()
+
+    def _new_batch(self) -> None:
+        self.batch = BatchCommit(new_batch_id(), self.dataset.name, utcnow(), self.worker)
+        self.block_no = 0
+        self.batch_input = 0
+        self.target = self.lake.dataset_dir("hot", self.dataset.name)
+
+    # -- input ----------------------------------------------------------------------------
+    def add_segment(self, plan: ReadPlan, segment: Segment) -> None:
+        """Queue complete lines; parse and write once a block's worth is queued."""
+        self.touched[id(plan)] = plan
+        self.pending.append(segment)
+        self.pending_bytes += len(segment.data)
+        self.pending_rewritten |= plan.rewritten
+        self.batch_input += len(segment.data)
+        # Files are read a chunk at a time, so a chunk's lines (a chunk less its partial last
+        # line) make a block of their own instead of waiting for the next read.
+        if self.pending_bytes >= self.settings.chunk_bytes // 2:
+            self._queue_block()
+            while len(self.queued) > WORKERS:
+                self._record_block(self.queued.popleft().result())
+        if self.batch_input >= self.settings.commit_bytes:
+            # The plan's cursor already stands after this segment, so mid-file commits are exact.
+            self._commit()
+
+    def add_unterminated(self, item: Unterminated) -> None:
+        """Quarantine a line that can never be read (oversized, or cut off in a rotated file)."""
+        self.touched[id(item.plan)] = item.plan
+        raw = _redact(item.head, self.dataset.secret_keys)
+        self._quarantine(
+            item.plan.file.display, item.start, item.reason, raw, item.length, item.plan.rewritten
+        )
+
+    def plan_done(self, plan: ReadPlan) -> None:
+        """A file is read to its end: commit if enough input has gone by since the last one."""
+        self.touched[id(plan)] = plan
+        self.bytes_read += plan.bytes_read
+        self.sources_read += 1
+        plan.bytes_read = 0
+
+    def finish(self) -> None:
+        """Write what is queued and commit it."""
+        self._commit()
+
+    def close(self) -> None:
+        """Release the DuckDB session and drop blocks never written (after an error)."""
+        self.workers.shutdown(wait=True, cancel_futures=True)
+        self.queued.clear()
+        for cursor in self.cursors:
+            cursor.close()
+        self.db.close()
+
+    # -- blocks ---------------------------------------------------------------------------
+    def _queue_block(self) -> None:
+        if not self.pending:
+            return
+        segments, rewritten = self.pending, self.pending_rewritten
+        self.pending, self.pending_bytes, self.pending_rewritten = [], 0, False
+        self.block_no += 1
+        if self.dataset.dedupe_lines or rewritten:
+            # Deduplication compares with every earlier block: in order, on this thread.
+            self._flush_queue()
+            self._record_block(self._write_block(self.db, segments, rewritten, self.block_no))
+            return
+        self.queued.append(self.workers.submit(self._write_on_worker, segments, self.block_no))
+
+    def _flush_queue(self) -> None:
+        while self.queued:
+            self._record_block(self.queued.popleft().result())
+
+    def _flush_blocks(self) -> None:
+        """Write every queued line, so the plans' cursors match what is written."""
+        self._queue_block()
+        self._flush_queue()
+
+    def _write_on_worker(self, segments: list[Segment], block_no: int) -> WrittenBlock:
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self.local, "cursor", None)
+        if cursor is None:
+            cursor = self.local.cursor = self.free_cursors.get_nowait()
+        return self._write_block(cursor, segments, False, block_no)
+
+    def _write_block(
+        self,
+        db: duckdb.DuckDBPyConnection,
+        segments: list[Segment],
+        rewritten: bool,
+        block_no: int,
+    ) -> WrittenBlock:
+        """Type one block of lines and write its valid rows to Parquet (not yet fsynced)."""
+        block = line_block(segments, self.settings.max_line_bytes)
+        db.register("lines", block.table)
+        try:
+            db.execute("CREATE OR REPLACE TEMP TABLE typed AS FROM typing")
+            if self.dataset.dedupe_lines or rewritten:
+                self._drop_duplicates()
+            bad = db.execute(
+                "SELECT _i, _source, _offset, _reason FROM typed "
+                "WHERE _reason IS NOT NULL ORDER BY _i"
+            ).fetchall()
+            hours = db.execute(
+                "SELECT date_trunc('hour', ts), count(*) FROM typed "
+                "WHERE _reason IS NULL GROUP BY ALL"
+            ).fetchall()
+            rows = sum(int(n) for _, n in hours)
+            dates = sorted({h.strftime("%Y-%m-%d") for h, _ in hours})
+            files = [self._copy_rows(db, block_no, date, len(dates) > 1) for date in dates]
+        finally:
+            db.unregister("lines")
+        return WrittenBlock(block, rewritten, bad, rows, [h for h, _ in hours], files)
+
+    def _drop_duplicates(self) -> None:
+        dates = [
+            str(r[0])
+            for r in self.db.execute(
+                "SELECT DISTINCT CAST(ts AS DATE) FROM typed WHERE _reason IS NULL"
+            ).fetchall()
+        ]
+        if self.committed_by_date is None:
+            self.committed_by_date = {}
+            for record in self.catalog.live_files(self.dataset.name):
+                self.committed_by_date.setdefault(record.partition, []).append(record.path)
+        for date in dates:
+            if date in self.loaded_dates:
+                continue
+            self.loaded_dates.add(date)
+            paths = [str(self.lake.absolute(p)) for p in self.committed_by_date.get(date, [])]
+            if paths:
+                self.db.execute("INSERT INTO seen SELECT _line_hash FROM read_parquet(?)", [paths])
+        before = self._count("SELECT count(*) FROM typed WHERE _reason IS NULL")
+        self.db.execute(
+            """
+            DELETE FROM typed WHERE _reason IS NULL AND (
+                _line_hash IN (SELECT h FROM seen)
+                OR _i NOT IN (
+                    SELECT min(_i) FROM typed WHERE _reason IS NULL GROUP BY _line_hash))"""
+        )
+        after = self._count("SELECT count(*) FROM typed WHERE _reason IS NULL")
+        self.db.execute("INSERT INTO seen SELECT _line_hash FROM typed WHERE _reason IS NULL")
+        self.duplicates += before - after
+        self.batch.duplicates += before - after
+
+    def _count(self, sql: str) -> int:
+        # fetchall, not fetchone: an open result would block the next register().
+        rows = self.db.execute(sql).fetchall()
+        return int(rows[0][0]) if rows else 0
+
+    def _record_block(self, written: WrittenBlock) -> None:
+        """Quarantine a written block's bad lines and record its files in the batch."""
+        self._collect_quarantine(written)
+        self._write_rows(written)
+
+    def _collect_quarantine(self, written: WrittenBlock) -> None:
+        for index, source, offset, reason in written.bad:
+            raw = written.block.raw(index)
+            kept = _redact(raw[:HEAD_BYTES], self.dataset.secret_keys)
+            self._quarantine(source, offset, reason, kept, len(raw), written.rewritten)
+
+    def _quarantine(
+        self,
+        source: str,
+        offset: int,
+        reason: str,
+        raw: bytes,
+        length: int,
+        rewritten: bool,
+    ) -> None:
+        line_hash = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
+        # A rewritten file is read again from its start: its bad lines may be quarantined already.
+        if rewritten and (source, line_hash) in self._known_quarantine():
+            return
+        self.quarantine_rows.append(
+            {
+                "dataset": self.dataset.name,
+                "source": source,
+                "offset": offset,
+                "reason": reason,
+                "raw": raw,
+                "raw_length": length,
+                "_line_hash": line_hash,
+            }
+        )
+
+    def _known_quarantine(self) -> set[tuple[str, int]]:
+        if self.quarantine_keys is None:
+            paths = [
+                str(self.lake.absolute(f.path))
+                for f in self.catalog.live_files(self.dataset.name, kind="quarantine")
+            ]
+            rows = (
+                self.db.execute(
+                    "SELECT source, _line_hash FROM read_parquet(?)", [paths]
+                ).fetchall()
+                if paths
+                else []
+            )
+            self.quarantine_keys = {(r[0], int(r[1])) for r in rows}
+        return self.quarantine_keys
+
+    def _copy_rows(
+        self, db: duckdb.DuckDBPyConnection, block_no: int, date: str, filtered: bool
+    ) -> WrittenFile:
+        """COPY the valid rows of `typed` dated `date` (UTC) into one file; the file written.
+
+        One plain COPY per date rather than PARTITION_BY: a block seldom spans two dates, and
+        partitioning buffers and sorts every row again. Rows stay in the order they were read:
+        hot files are as ingested, and compaction into the warm tier sorts them by `ts`.
+        """
+        directory = self.target / f"date={date}"
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.batch.batch_id}-{block_no}.parquet"
+        raw = "t.raw" if self.raw_in_typed else "l.raw"
+        columns = ", ".join(
+            ["t.ts", *(f"t.{quote(c.name)}" for c in self.dataset.columns)]
+            + [f"{raw} AS raw", "t._source", "t._offset", "t._line_hash"]
+        )
+        rows_of = "typed t" if self.raw_in_typed else "typed t JOIN lines l ON l._i = t._i"
+        of_date = f" AND CAST(t.ts AS DATE) = DATE {literal(date)}" if filtered else ""
+        stamp = self.batch.started_at.isoformat()
+        stats = db.execute(
+            f"""COPY (
+                SELECT {columns}, {literal(self.batch.batch_id)} AS _batch_id,
+                       TIMESTAMPTZ {literal(stamp)} AS _ingested_at
+                FROM {rows_of} WHERE t._reason IS NULL{of_date}
+            ) TO {literal(str(path))} (
+                FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1,
+                STRING_DICTIONARY_PAGE_SIZE_LIMIT {STRING_DICTIONARY_LIMIT}, RETURN_STATS true)"""
+        ).fetchall()
+        _filename, count, size, _footer, column_stats, *_ = stats[0]
+        ts_stats = column_stats.get('"ts"') or column_stats.get("ts") or {}
+        return WrittenFile(
+            path=path,
+            partition=date,
+            rows=int(count),
+            bytes=int(size),
+            sha256=sha256_file(path),
+            min_ts=_stat_time(ts_stats.get("min")),
+            max_ts=_stat_time(ts_stats.get("max")),
+        )
+
+    def _write_rows(self, written: WrittenBlock) -> None:
+        """Make a block's files durable and add them to the batch."""
+        if written.rows == 0:
+            return
+        self.batch.hours.update(written.hours)
+        for file in written.files:
+            fsync_file(file.path)
+            self.batch.files.append(
+                FileRecord(
+                    dataset=self.dataset.name,
+                    kind="data",
+                    tier="hot",
+                    partition=file.partition,
+                    path=self.lake.relative(file.path),
+                    rows=file.rows,
+                    bytes=file.bytes,
+                    sha256=file.sha256,
+                    min_ts=file.min_ts,
+                    max_ts=file.max_ts,
+                    batch_id=self.batch.batch_id,
+                )
+            )
+        for directory in {f.path.parent for f in written.files}:
+            fsync_dir(directory)
+        self.batch.rows += written.rows
+        self.rows += written.rows
+        self.files_written += len(written.files)
+
+    def _write_quarantine(self) -> None:
+        if not self.quarantine_rows:
+            return
+        day = self.batch.started_at.strftime("%Y-%m-%d")
+        directory = self.lake.quarantine_dir(self.dataset.name) / f"date={day}"
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.batch.batch_id}-q.parquet"
+        for row in self.quarantine_rows:
+            row["_batch_id"] = self.batch.batch_id
+            row["_ingested_at"] = self.batch.started_at
+        table = pa.Table.from_pylist(self.quarantine_rows, schema=QUARANTINE_SCHEMA)
+        pq.write_table(table, path, compression="zstd")
+        fsync_file(path)
+        fsync_dir(directory)
+        self.batch.files.append(
+            FileRecord(
+                dataset=self.dataset.name,
+                kind="quarantine",
+                tier="hot",
+                partition=day,
+                path=self.lake.relative(path),
+                rows=table.num_rows,
+                bytes=path.stat().st_size,
+                sha256=sha256_file(path),
+                min_ts=None,
+                max_ts=None,
+                batch_id=self.batch.batch_id,
+            )
+        )
+        self.batch.quarantined += table.num_rows
+        self.quarantined += table.num_rows
+        self.files_written += 1
+        if self.quarantine_keys is not None:
+            self.quarantine_keys.update(
+                (str(r["source"]), int(r["_line_hash"]))  # type: ignore[call-overload]
+                for r in self.quarantine_rows
+            )
+        self.quarantine_rows = []
+
+    # -- commit ---------------------------------------------------------------------------
+    def _commit(self) -> None:
+        self._flush_blocks()
+        self._write_quarantine()
+        advances = [a for a in (p.advance(self.dataset.name) for p in self.touched.values()) if a]
+        if not advances and not self.batch.files:
+            return
+        self.batch.advances = advances
+        self.batch.bytes_read = self.batch_input
+        self.catalog.commit_batch(self.batch, self.lease)
+        self.committed.append(self.batch.batch_id)
+        self._refresh_states(self.touched.values())
+        self.touched = {}
+        self._new_batch()
+
+    def _refresh_states(self, plans: Iterable[ReadPlan]) -> None:
+        """Point plans at their just-committed state so later commits compare against it."""
+        states = {s.fingerprint: s for s in self.catalog.source_states(self.dataset.name)}
+        for plan in plans:
+            advance = plan.advance(self.dataset.name)
+            if advance is not None and advance.fingerprint in states:
+                # A rewritten file stays rewritten until read to its end: its later lines
+                # may be committed already too.
+                plan.state = states[advance.fingerprint]
+
+
+def _prepare_session(db: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """UTC session with the typing query as view `typing`, parsed once rather than per block.
+
+    The view is bound here against an empty `lines` table and again, by name, per block.
+    """
+    db.execute("SET TimeZone = 'UTC'")
+    # Not LINE_SCHEMA.empty_table(): that imports pandas, a third of a second per process.
+    db.register("lines", pa.Table.from_batches([], schema=LINE_SCHEMA))
+    try:
+        db.execute(f"CREATE TEMP VIEW typing AS {sql}")
+    finally:
+        db.unregister("lines")
+
+
+def _stat_time(text: object) -> dt.datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+    except ValueError:
+        return None
+
+
+def _redact(raw: bytes, secret_keys: tuple[str, ...]) -> bytes:
+    """Raw bytes with the values of secret keys replaced, so secrets never reach quarantine."""
+    import re
+
+    for key in secret_keys:
+        raw = re.sub(
+            rb'("' + re.escape(key.encode()) + rb'"\s*:\s*)"(?:[^"\\]|\\.)*"?',
+            rb'\1"<redacted>"',
+            raw,
+        )
+    return raw

@@ -1,0 +1,1 @@
+"""Metric declarations, mergeable histograms and the hourly/daily/monthly rollups."""

@@ -1,0 +1,506 @@
+"""Hourly, daily and monthly rollups of the metrics, refreshed from the catalog's dirty hours.
+
+Hourly buckets are computed in DuckDB from the raw views, daily buckets from hourly ones and
+monthly from daily: count, sum (DECIMAL), min and max merge exactly, histograms by adding counts.
+Storage: one Parquet file per day of hourly buckets, per month of daily buckets and per year of
+monthly buckets, under <lake>/rollups/<grain>/, registered in the catalog's `files` table with
+kind 'rollup' (dataset metrics_hourly / metrics_daily / metrics_monthly), so views read committed
+files only.
+
+A refresh takes the dirty marks present at its start, recomputes those hours for the metrics of
+the dirty datasets, then every day and month containing them, newest first, a bounded number of
+days per batch. Each batch is ONE catalog transaction that retires the replaced files, adds the
+new ones and deletes exactly the marks it consumed; a crash leaves the old files and the marks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.errors import CatalogError
+from warehouse.ingest.stream import wait_for_lease, worker_id
+from warehouse.metrics.definitions import (
+    METRICS,
+    Metric,
+    metric_events_sql,
+    tag_key_sql,
+    tags_from_key_sql,
+)
+from warehouse.metrics.histogram import (
+    key_counts_sql,
+    rollup_from_key_counts_sql,
+    rollup_from_rollups_sql,
+)
+from warehouse.settings import Settings
+from warehouse.sources.datasets import STREAMS
+from warehouse.sources.typing_sql import literal
+from warehouse.store.catalog import Catalog, DirtyMark, FileRecord, utcnow
+from warehouse.store.lake import Lake, fsync_dir, fsync_file, new_batch_id, sha256_file
+from warehouse.views.build import VIEW_BUILDERS
+from warehouse.views.live import LiveFiles, live_files
+from warehouse.views.rollups import (
+    DAILY,
+    HOURLY,
+    MONTHLY,
+    ROLLUP_COLUMNS,
+    ROLLUP_KIND,
+    ROLLUP_TYPES,
+    Grain,
+)
+
+LEASE = "rollup"
+COMMITS_SEEN = "commits_seen"
+# Commits are re-read this far behind the watermark: a batch stamped just before it may become
+# visible just after the previous refresh read the catalog.
+COMMIT_OVERLAP = dt.timedelta(minutes=10)
+# Replaced files stay on disk this long, for queries that listed them before the swap.
+RETIRED_GRACE = dt.timedelta(minutes=15)
+DAYS_PER_BATCH = 7
+
+
+@dataclass
+class RollupReport:
+    """What one rollup refresh did."""
+
+    hours: int = 0
+    days: int = 0
+    months: int = 0
+    batches: int = 0
+    rows_written: dict[str, int] = field(default_factory=dict)
+    marks_consumed: int = 0
+    marks_kept: int = 0
+    missing_sources: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    skipped: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether every dirty bucket was refreshed."""
+        return not self.errors
+
+
+def _hour(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _day(moment: dt.datetime) -> dt.datetime:
+    return _hour(moment).replace(hour=0)
+
+
+def _month(moment: dt.datetime) -> dt.datetime:
+    return _day(moment).replace(day=1)
+
+
+def _year(moment: dt.datetime) -> dt.datetime:
+    return _month(moment).replace(month=1)
+
+
+@dataclass
+class Plan:
+    """Dirty work found at the start of a refresh: metrics per hour and marks per day."""
+
+    hours: dict[dt.datetime, set[str]] = field(default_factory=lambda: defaultdict(set))
+    marks: dict[dt.datetime, list[DirtyMark]] = field(default_factory=lambda: defaultdict(list))
+    watermark: dt.datetime | None = None
+
+    @property
+    def days(self) -> list[dt.datetime]:
+        """Every day to refresh, newest first."""
+        return sorted({_day(h) for h in self.hours} | set(self.marks), reverse=True)
+
+
+def plan_refresh(
+    marks: Sequence[DirtyMark],
+    commit_times: Iterable[dt.datetime],
+    metrics: Sequence[Metric] = METRICS,
+) -> Plan:
+    """Which metrics to recompute for which hours, from dirty marks and recent commit times."""
+    plan = Plan()
+    for mark in marks:
+        hour = _hour(mark.hour)
+        plan.marks[_day(hour)].append(mark)
+        for metric in metrics:
+            if metric.clock == "data" and (
+                mark.dataset in metric.invalidated_by or "*" in metric.invalidated_by
+            ):
+                plan.hours[hour].add(metric.name)
+    commit_metrics = {m.name for m in metrics if m.clock == "commit"}
+    if commit_metrics:
+        for moment in commit_times:
+            plan.hours[_hour(moment)].update(commit_metrics)
+    return plan
+
+
+def refresh_rollups(
+    settings: Settings,
+    catalog: Catalog,
+    metrics: Sequence[Metric] | None = None,
+    days_per_batch: int = DAYS_PER_BATCH,
+    worker: str | None = None,
+) -> RollupReport:
+    """Recompute the dirty hours, then their days and months, newest first; commit per batch.
+
+    `metrics` defaults to every declared metric (METRICS).
+    """
+    began = time.monotonic()
+    metrics = METRICS if metrics is None else metrics
+    report = RollupReport()
+    worker = worker or worker_id()
+    lease = (LEASE, worker, settings.lease_seconds)
+    holder = wait_for_lease(catalog, lease, settings.lease_wait_seconds)
+    if holder is not None:
+        report.skipped = f"a rollup refresh is running in {holder}"
+        return report
+    try:
+        lake = Lake(settings.lake)
+        lake.ensure()
+        remove_stale_rollup_files(catalog, lake)
+        marks = catalog.dirty_marks()
+        seen = catalog.rollup_watermark(COMMITS_SEEN)
+        times, horizon = catalog.commits_after(None if seen is None else seen - COMMIT_OVERLAP)
+        if seen is not None and (horizon is None or horizon <= seen):
+            times, horizon = [], None  # nothing committed since the last refresh
+        plan = plan_refresh(marks, times, metrics)
+        plan.watermark = horizon
+        days = plan.days
+        for start in range(0, len(days), days_per_batch):
+            batch_days = days[start : start + days_per_batch]
+            last = start + days_per_batch >= len(days)
+            with RollupBatch(settings, catalog, lake, metrics, lease, report) as batch:
+                batch.run(plan, batch_days, last)
+            report.batches += 1
+    except CatalogError as exc:
+        report.errors.append(str(exc))
+    finally:
+        try:
+            catalog.release_lease(LEASE, worker)
+        except CatalogError as exc:
+            report.errors.append(str(exc))
+        report.missing_sources = sorted(set(report.missing_sources))
+        report.seconds = time.monotonic() - began
+    return report
+
+
+def remove_stale_rollup_files(catalog: Catalog, lake: Lake) -> list[str]:
+    """Delete rollup files retired long enough ago, and files no catalog row references.
+
+    Only call this while holding the rollup lease: a running refresh's new files are not
+    referenced until its commit.
+    """
+    removed = catalog.forget_retired(ROLLUP_KIND, utcnow() - RETIRED_GRACE)
+    for relative in removed:
+        lake.absolute(relative).unlink(missing_ok=True)
+    referenced = catalog.paths_of_kind(ROLLUP_KIND)
+    base = lake.root / "rollups"
+    if base.is_dir():
+        for path in base.rglob("*.parquet"):
+            if lake.relative(path) not in referenced:
+                path.unlink(missing_ok=True)
+                removed.append(lake.relative(path))
+    return removed
+
+
+def _select_columns() -> str:
+    return ", ".join(f"CAST({c} AS {ROLLUP_TYPES[c]}) AS {c}" for c in ROLLUP_COLUMNS)
+
+
+class RollupBatch:
+    """One bounded batch of days: recompute, write, commit in one catalog transaction."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        lake: Lake,
+        metrics: Sequence[Metric],
+        lease: tuple[str, str, int],
+        report: RollupReport,
+    ) -> None:
+        """Open a DuckDB session for one batch."""
+        self.settings = settings
+        self.catalog = catalog
+        self.lake = lake
+        self.metrics = metrics
+        self.lease = lease
+        self.report = report
+        self.batch_id = new_batch_id()
+        self.db = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit})
+        self.db.execute("SET TimeZone = 'UTC'")
+        self.added: list[FileRecord] = []
+        self.retired: list[str] = []
+
+    def __enter__(self) -> RollupBatch:
+        """The batch itself."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the DuckDB session."""
+        self.db.close()
+
+    # -- the batch ------------------------------------------------------------------------
+    def run(self, plan: Plan, days: list[dt.datetime], last: bool) -> None:
+        """Refresh the hours of `days`, then their days, months and years; commit."""
+        live = live_files(self.catalog)
+        self._open_views(live, days)
+        todo = [
+            (hour, name)
+            for hour, names in plan.hours.items()
+            if _day(hour) in days
+            for name in sorted(names)
+        ]
+        failed = self._hourly_events(todo, days)  # failed, or dirty but without a source view
+        replaced = [(hour, name) for hour, name in todo if name not in failed]
+        self.db.execute("CREATE TEMP TABLE replaced (bucket TIMESTAMPTZ, metric VARCHAR)")
+        if replaced:
+            self.db.executemany("INSERT INTO replaced VALUES (?, ?)", replaced)
+        tags = tags_from_key_sql(self.metrics, "metric", "tags")
+        self.db.execute(
+            f"""CREATE TEMP TABLE fresh_hourly AS
+            SELECT * REPLACE ({tags} AS tags) FROM ({rollup_from_key_counts_sql("key_counts")})"""
+        )
+
+        day_keys = sorted({_day(d) for d in days})
+        months = sorted({_month(d) for d in day_keys})
+        years = sorted({_year(m) for m in months})
+        old = self._old_files(live, HOURLY, day_keys)
+        self._rebuild(
+            "new_hourly",
+            old,
+            f"""SELECT {_select_columns()} FROM {{old}} o
+                WHERE NOT EXISTS (SELECT 1 FROM replaced r
+                                  WHERE r.bucket = o.bucket AND r.metric = o.metric)
+                UNION ALL BY NAME SELECT * FROM fresh_hourly""",
+        )
+        # Totals over every tag set (tags NULL) of the replaced hours; coarser grains roll them
+        # up like any other row.
+        merged = f"""(SELECT bucket, metric, CAST(NULL AS {ROLLUP_TYPES["tags"]}) AS tags,
+                count, sum, min, max, hist
+            FROM new_hourly n WHERE tags IS NOT NULL AND EXISTS (
+                SELECT 1 FROM replaced r WHERE r.bucket = n.bucket AND r.metric = n.metric))"""
+        totals = rollup_from_rollups_sql(merged, "bucket")
+        self.db.execute(f"INSERT INTO new_hourly BY NAME SELECT * FROM ({totals})")
+        self._write(HOURLY, "new_hourly", day_keys, old)
+
+        old = self._old_files(live, DAILY, months)
+        self._rebuild(
+            "new_daily",
+            old,
+            f"""SELECT {_select_columns()} FROM {{old}}
+                WHERE date_trunc('day', bucket) NOT IN (SELECT day FROM batch_days)
+                UNION ALL BY NAME SELECT * FROM (
+                {rollup_from_rollups_sql("new_hourly", "date_trunc('day', bucket)")})""",
+            {"batch_days": ("day", day_keys)},
+        )
+        self._write(DAILY, "new_daily", months, old)
+
+        old = self._old_files(live, MONTHLY, years)
+        self._rebuild(
+            "new_monthly",
+            old,
+            f"""SELECT {_select_columns()} FROM {{old}}
+                WHERE date_trunc('month', bucket) NOT IN (SELECT month FROM batch_months)
+                UNION ALL BY NAME SELECT * FROM (
+                {rollup_from_rollups_sql("new_daily", "date_trunc('month', bucket)")})""",
+            {"batch_months": ("month", months)},
+        )
+        self._write(MONTHLY, "new_monthly", years, old)
+
+        failed_datasets = {d for m in self.metrics if m.name in failed for d in m.invalidated_by}
+        consumed = [
+            mark.id
+            for day in days
+            for mark in plan.marks.get(day, [])
+            if mark.dataset not in failed_datasets and "*" not in failed_datasets
+        ]
+        commit_failed = any(m.clock == "commit" for m in self.metrics if m.name in failed)
+        watermarks = {}
+        if last and plan.watermark is not None and not commit_failed:
+            watermarks[COMMITS_SEEN] = plan.watermark
+        self.catalog.commit_rollups(self.added, self.retired, consumed, watermarks, self.lease)
+        self.report.marks_consumed += len(consumed)
+        self.report.marks_kept += sum(len(plan.marks.get(d, [])) for d in days) - len(consumed)
+        self.report.hours += len({hour for hour, _ in todo})
+        self.report.days += len(day_keys)
+        self.report.months += len(months)
+
+    # -- reading the raw data ---------------------------------------------------------------
+    def _open_views(self, live: LiveFiles, days: list[dt.datetime]) -> None:
+        """The query layer's views, with stream views reading only files that overlap `days`."""
+        spans = [(d, d + dt.timedelta(days=1)) for d in days]
+        streams = {s.name for s in STREAMS}
+
+        def overlaps(record: FileRecord) -> bool:
+            if record.min_ts is None or record.max_ts is None:
+                return True
+            return any(record.min_ts < hi and record.max_ts >= lo for lo, hi in spans)
+
+        narrowed = LiveFiles(
+            {
+                name: [r for r in records if name not in streams or overlaps(r)]
+                for name, records in live.by_dataset.items()
+            },
+            live.quarantine,
+        )
+        for build in VIEW_BUILDERS:
+            try:
+                statements = build(self.catalog, self.lake, narrowed)
+            except Exception:  # noqa: BLE001 - another part's views must not stop the rollups
+                continue
+            for statement in statements:
+                try:
+                    self.db.execute(statement)
+                except duckdb.Error:
+                    continue  # its inputs do not exist yet: its metrics report a missing source
+        if "lake_files" not in self._relations():
+            table = pa.Table.from_pylist(
+                self.catalog.live_file_commits(),
+                schema=pa.schema(
+                    [
+                        ("dataset", pa.string()),
+                        ("kind", pa.string()),
+                        ("tier", pa.string()),
+                        ("partition", pa.string()),
+                        ("rows", pa.int64()),
+                        ("bytes", pa.int64()),
+                        ("committed_at", pa.timestamp("us", tz="UTC")),
+                    ]
+                ),
+            )
+            self.db.register("lake_files_arrow", table)
+            self.db.execute("CREATE TEMP TABLE lake_files AS SELECT * FROM lake_files_arrow")
+            self.db.unregister("lake_files_arrow")
+
+    def _relations(self) -> set[str]:
+        rows = self.db.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "UNION SELECT function_name FROM duckdb_functions() WHERE function_type = 'table_macro'"
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def _hourly_events(
+        self, todo: list[tuple[dt.datetime, str]], days: list[dt.datetime]
+    ) -> set[str]:
+        """Fill `key_counts` from the dirty (hour, metric) pairs; returns metrics left as they were.
+
+        Those failed, or have dirty data but no source view: their buckets and marks are kept.
+        """
+        self.db.execute(
+            "CREATE TEMP TABLE key_counts (bucket TIMESTAMPTZ, metric VARCHAR, tags VARCHAR, "
+            "k INTEGER, c BIGINT, s DECIMAL(38, 12), lo DOUBLE, hi DOUBLE)"
+        )
+        self.db.execute("CREATE TEMP TABLE todo (hour TIMESTAMPTZ, metric VARCHAR)")
+        if todo:
+            self.db.executemany("INSERT INTO todo VALUES (?, ?)", todo)
+        wanted = {name for _, name in todo}
+        relations = self._relations()
+        lo, hi = min(days), max(days) + dt.timedelta(days=1)
+        failed: set[str] = set()
+        for metric in self.metrics:
+            if metric.source not in relations:
+                self.report.missing_sources.append(metric.source)
+                if metric.name in wanted:
+                    # Its dataset has dirty data but no view: keep its buckets and marks.
+                    failed.add(metric.name)
+                continue
+            if metric.name not in wanted:
+                continue
+            where = f"timestamp >= {_ts(lo)} AND timestamp < {_ts(hi)}"
+            try:
+                events = f"""(
+                    SELECT date_trunc('hour', e.timestamp) AS bucket, e.name AS metric, e.tags,
+                        e.value
+                    FROM ({metric_events_sql(metric, where, tag_key_sql(metric))}) e
+                    WHERE date_trunc('hour', e.timestamp) IN (
+                        SELECT hour FROM todo WHERE metric = {literal(metric.name)}))"""
+                self.db.execute(f"INSERT INTO key_counts {key_counts_sql(events)}")
+            except duckdb.Error as exc:
+                failed.add(metric.name)
+                first = str(exc).strip().splitlines()[0]
+                self.report.errors.append(f"metric {metric.name} (from {metric.source}): {first}")
+        return failed
+
+    # -- rollup files -----------------------------------------------------------------------
+    def _old_files(
+        self, live: LiveFiles, grain: Grain, units: list[dt.datetime]
+    ) -> dict[str, list[str]]:
+        """Live files of `grain` for the given file units, by partition."""
+        wanted = {grain.partition(u) for u in units}
+        found: dict[str, list[str]] = {p: [] for p in wanted}
+        for record in live.data(grain.dataset):
+            if record.kind == ROLLUP_KIND and record.partition in wanted:
+                found[record.partition].append(record.path)
+        return found
+
+    def _rebuild(
+        self,
+        table: str,
+        old: dict[str, list[str]],
+        sql: str,
+        params: dict[str, tuple[str, list[dt.datetime]]] | None = None,
+    ) -> None:
+        """CREATE TEMP TABLE `table` from `sql`, where {old} reads the replaced files."""
+        for name, (column, values) in (params or {}).items():
+            self.db.execute(f"CREATE TEMP TABLE {name} ({column} TIMESTAMPTZ)")
+            self.db.executemany(f"INSERT INTO {name} VALUES (?)", [(v,) for v in values])
+        paths = [str(self.lake.absolute(p)) for files in old.values() for p in files]
+        if paths:
+            source = "read_parquet(" + "[" + ", ".join(literal(p) for p in paths) + "])"
+        else:
+            empty = ", ".join(f"CAST(NULL AS {ROLLUP_TYPES[c]}) AS {c}" for c in ROLLUP_COLUMNS)
+            source = f"(SELECT {empty} WHERE false)"
+        self.db.execute(f"CREATE TEMP TABLE {table} AS {sql.format(old=source)}")
+
+    def _write(
+        self, grain: Grain, table: str, units: list[dt.datetime], old: dict[str, list[str]]
+    ) -> None:
+        """Write one file per unit of `grain` from `table`, and retire the files it replaces."""
+        trunc = grain.file_unit
+        for unit in units:
+            partition = grain.partition(unit)
+            self.retired.extend(old.get(partition, []))
+            where = f"date_trunc({literal(trunc)}, bucket) = {_ts(unit)}"
+            stats = self.db.execute(
+                f"SELECT count(*), min(bucket), max(bucket) FROM {table} WHERE {where}"
+            ).fetchall()[0]
+            rows = int(stats[0])
+            if rows == 0:
+                continue
+            directory = grain.directory(self.lake, partition)
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / f"{self.batch_id}.parquet"
+            self.db.execute(
+                f"""COPY (SELECT {", ".join(ROLLUP_COLUMNS)} FROM {table} WHERE {where}
+                          ORDER BY metric, bucket)
+                    TO {literal(str(path))} (FORMAT parquet, COMPRESSION zstd)"""
+            )
+            fsync_file(path)
+            fsync_dir(directory)
+            self.added.append(
+                FileRecord(
+                    dataset=grain.dataset,
+                    kind=ROLLUP_KIND,
+                    tier="hot",
+                    partition=partition,
+                    path=self.lake.relative(path),
+                    rows=rows,
+                    bytes=path.stat().st_size,
+                    sha256=sha256_file(path),
+                    min_ts=stats[1],
+                    max_ts=stats[2],
+                    batch_id=self.batch_id,
+                )
+            )
+            written = self.report.rows_written
+            written[grain.dataset] = written.get(grain.dataset, 0) + rows
+
+
+def _ts(moment: dt.datetime) -> str:
+    return f"TIMESTAMPTZ {literal(moment.astimezone(dt.UTC).isoformat())}"

@@ -1,0 +1,1 @@
+"""Flow runs as the catalog records them: status, freshness and run summaries."""

@@ -1,0 +1,72 @@
+"""The one tolerant timestamp parser for every Marcus variant, in Python and in DuckDB SQL.
+
+Variants (MARCUS_FORMATS §1): isoformat with `+00:00` (fraction optional), structlog `Z`,
+SQLite `%fZ` (ms), SQLite `CURRENT_TIMESTAMP` (space, naive), `str(datetime)` (space, zone),
+and epoch seconds. Naive values are UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from warehouse.sources.json_sql import json_string_sql, json_text_sql
+
+_ISO = re.compile(
+    r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
+    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?\s*$"
+)
+
+
+def parse_timestamp(value: object) -> dt.datetime | None:
+    """UTC datetime from any Marcus timestamp (string or epoch number), or None if unparseable."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        try:
+            return dt.datetime.fromtimestamp(float(value), dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    match = _ISO.match(value)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    micros = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        parsed = dt.datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            micros,
+        )
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=_zone(zone)).astimezone(dt.UTC)
+
+
+def _zone(text: str | None) -> dt.tzinfo:
+    if text is None or text.upper() == "Z":
+        return dt.UTC
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+    return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+
+
+def timestamp_sql(json_value: str) -> str:
+    """SQL turning a minified DuckDB JSON value into TIMESTAMPTZ by the same rules (zone UTC).
+
+    Its type is read from its first character: a quote for a string, a digit or minus sign
+    for a number; anything else (true, false, an object, an array) has no time.
+    """
+    first = f"ascii({json_value})"
+    return (
+        f"CASE WHEN {first} = 34 THEN try_cast({json_string_sql(json_value)} AS TIMESTAMPTZ) "
+        f"WHEN {first} BETWEEN 48 AND 57 OR {first} = 45 "
+        f"THEN try(to_timestamp(TRY_CAST({json_text_sql(json_value)} AS DOUBLE))) END"
+    )

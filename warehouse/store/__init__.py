@@ -1,0 +1,1 @@
+"""The store: lake paths, the catalog, and the one write-and-commit path."""

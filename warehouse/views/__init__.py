@@ -1,0 +1,1 @@
+"""DuckDB views over the committed files, and what analyst SQL may run against them."""

@@ -1,0 +1,134 @@
+"""DuckDB views over the committed files of the lake, named after the datasets."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.sources.datasets import STREAMS, StreamDataset
+from warehouse.sources.typing_sql import QUARANTINE_SCHEMA, arrow_schema, literal, quote
+from warehouse.store.catalog import Catalog, FileRecord
+from warehouse.store.lake import Lake
+from warehouse.views.costs import cost_views
+from warehouse.views.live import LiveFiles, live_files
+from warehouse.views.quality import quality_views
+from warehouse.views.rollups import rollup_views
+from warehouse.views.state import state_views
+
+_DUCK_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.bool_(): "BOOLEAN",
+    pa.float64(): "DOUBLE",
+    pa.int64(): "BIGINT",
+    pa.uint64(): "UBIGINT",
+    pa.binary(): "BLOB",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+}
+
+
+def _empty_select(schema: pa.Schema) -> str:
+    columns = ", ".join(f"CAST(NULL AS {_DUCK_TYPES[f.type]}) AS {quote(f.name)}" for f in schema)
+    return f"SELECT {columns} WHERE false"
+
+
+def _file_list(lake: Lake, records: Sequence[FileRecord]) -> str:
+    return "[" + ", ".join(literal(str(lake.absolute(r.path))) for r in records) + "]"
+
+
+def stream_view_sql(lake: Lake, dataset: StreamDataset, records: Sequence[FileRecord]) -> str:
+    """SELECT of a stream's view: typed columns, `raw` as JSON, lineage, over its files."""
+    schema = arrow_schema(dataset)
+    names = [f.name for f in schema]
+    select = ", ".join(
+        "CAST(raw AS JSON) AS raw" if name == "raw" else quote(name) for name in names
+    )
+    if not records:
+        return f"SELECT {select} FROM ({_empty_select(schema)})"
+    return f"SELECT {select} FROM read_parquet({_file_list(lake, records)}, union_by_name = true)"
+
+
+def quarantine_view_sql(lake: Lake, records: Sequence[FileRecord]) -> str:
+    """SELECT of the quarantine view over every dataset's quarantine files."""
+    columns = 'dataset, source, "offset", reason, raw, raw_length, _batch_id, _ingested_at'
+    if not records:
+        return f"SELECT {columns} FROM ({_empty_select(QUARANTINE_SCHEMA)})"
+    return f"SELECT {columns} FROM read_parquet({_file_list(lake, records)})"
+
+
+def stream_views(catalog: Catalog, lake: Lake, live: LiveFiles) -> list[str]:
+    """A view per JSONL stream and the quarantine view."""
+    statements = [
+        f"CREATE VIEW {quote(d.name)} AS {stream_view_sql(lake, d, live.data(d.name))}"
+        for d in STREAMS
+    ]
+    statements.append(f"CREATE VIEW quarantine AS {quarantine_view_sql(lake, live.quarantine)}")
+    return statements
+
+
+ViewBuilder = Callable[[Catalog, Lake, LiveFiles], list[str]]
+
+# Each part of the lake contributes its views and macros here, in dependency order: a builder may
+# refer to the views of the builders before it.
+VIEW_BUILDERS: list[ViewBuilder] = [
+    stream_views,
+    cost_views,
+    state_views,
+    rollup_views,
+    quality_views,
+]
+
+
+def view_statements(catalog: Catalog, lake: Lake) -> list[str]:
+    """Every CREATE VIEW / CREATE MACRO statement of the query layer, from the catalog."""
+    live = live_files(catalog)
+    return [statement for build in VIEW_BUILDERS for statement in build(catalog, lake, live)]
+
+
+def open_views(catalog: Catalog, lake: Lake) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB session (UTC) with a view per dataset, reading committed files only."""
+    db = duckdb.connect()
+    db.execute("SET TimeZone = 'UTC'")
+    for statement in view_statements(catalog, lake):
+        db.execute(statement)
+    return db
+
+
+def write_views_db(catalog: Catalog, lake: Lake) -> Path:
+    """Rewrite <lake>/seneca.duckdb (views only) atomically, for any DuckDB client to attach.
+
+    A run that committed nothing leaves the file as it is: it is rewritten only when its
+    statements (or the DuckDB version writing them) differ from the last ones written.
+    """
+    target = lake.views_db
+    lake.ensure()
+    # The digest file is also the lock: two workers refreshing at once take turns, and each
+    # reads the catalog only once it holds the lock, so the last file written is the newest.
+    with lake.views_db_digest.open("a+") as stamp:
+        fcntl.flock(stamp, fcntl.LOCK_EX)
+        statements = view_statements(catalog, lake)
+        digest = hashlib.sha256("\0".join([duckdb.__version__, *statements]).encode()).hexdigest()
+        stamp.seek(0)
+        if target.exists() and stamp.read() == digest:
+            return target
+        staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        staging.unlink(missing_ok=True)
+        db = duckdb.connect(str(staging))
+        try:
+            for statement in statements:
+                db.execute(statement)
+            db.execute("CHECKPOINT")
+        finally:
+            db.close()
+        os.replace(staging, target)
+        # After the file it describes: a crash in between, or a digest cut short, only costs
+        # one more rewrite.
+        stamp.seek(0)
+        stamp.truncate()
+        stamp.write(digest)
+    return target

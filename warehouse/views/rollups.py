@@ -1,0 +1,172 @@
+"""Views over the committed rollup files, and macros to re-aggregate their histograms."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from warehouse.metrics.definitions import METRICS
+from warehouse.metrics.histogram import HIST_TYPE, key_value_sql, rollup_from_rollups_sql
+from warehouse.sources.typing_sql import literal
+from warehouse.store.catalog import Catalog, FileRecord
+from warehouse.store.lake import Lake
+from warehouse.views.live import LiveFiles
+
+ROLLUP_KIND = "rollup"
+ROLLUP_COLUMNS = (
+    "bucket",
+    "metric",
+    "tags",
+    "count",
+    "sum",
+    "min",
+    "max",
+    "hist",
+    "p50",
+    "p95",
+    "p99",
+)
+ROLLUP_TYPES = {
+    "bucket": "TIMESTAMPTZ",
+    "metric": "VARCHAR",
+    "tags": "MAP(VARCHAR, VARCHAR)",
+    "count": "BIGINT",
+    "sum": "DECIMAL(38, 12)",
+    "min": "DOUBLE",
+    "max": "DOUBLE",
+    "hist": HIST_TYPE,
+    "p50": "DOUBLE",
+    "p95": "DOUBLE",
+    "p99": "DOUBLE",
+}
+
+
+@dataclass(frozen=True)
+class Grain:
+    """One rollup grain: its buckets, and the span of time each of its files holds."""
+
+    name: str
+    bucket_unit: str
+    file_unit: str
+    partition_key: str
+
+    @property
+    def dataset(self) -> str:
+        """Catalog dataset (and view) name of the grain."""
+        return f"metrics_{self.name}"
+
+    def partition(self, moment: dt.datetime) -> str:
+        """Partition value of the file holding the bucket at `moment`."""
+        formats = {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
+        return moment.strftime(formats[self.file_unit])
+
+    def directory(self, lake: Lake, partition: str) -> Path:
+        """Directory of the grain's files for one partition."""
+        return lake.root / "rollups" / self.name / f"{self.partition_key}={partition}"
+
+
+HOURLY = Grain("hourly", "hour", "day", "date")
+DAILY = Grain("daily", "day", "month", "month")
+MONTHLY = Grain("monthly", "month", "year", "year")
+GRAINS = (HOURLY, DAILY, MONTHLY)
+
+
+_VIEW_COLUMNS = (
+    "bucket, metric, tags, count, sum, min, max, "
+    "CAST(sum AS DOUBLE) / count AS mean, p50, p95, p99, hist"
+)
+
+
+def _grain_source(lake: Lake, records: Sequence[FileRecord]) -> str:
+    files = [r for r in records if r.kind == ROLLUP_KIND]
+    if not files:
+        empty = ", ".join(f"CAST(NULL AS {ROLLUP_TYPES[c]}) AS {c}" for c in ROLLUP_COLUMNS)
+        return f"(SELECT {empty} WHERE false)"
+    paths = ", ".join(literal(str(lake.absolute(r.path))) for r in files)
+    return f"read_parquet([{paths}])"
+
+
+def _metrics_values() -> str:
+    rows = ", ".join(
+        "(" + ", ".join(literal(v) for v in (m.name, m.source, m.unit, m.description)) + ", "
+        "[" + ", ".join(literal(t) for t in m.tags) + "]::VARCHAR[])"
+        for m in METRICS
+    )
+    return f"SELECT * FROM (VALUES {rows}) AS m(name, source, unit, description, tags)"
+
+
+# Rows of the finest grain that serves `unit`, for one metric, within [since, until), whose tags
+# contain every entry of `match`; re-bucketed by `unit` and with their tags dropped (merged).
+_SERIES_ROWS = """(
+    SELECT date_trunc(unit, bucket) AS bucket, metric,
+        CAST(MAP {} AS MAP(VARCHAR, VARCHAR)) AS tags, count, sum, min, max, hist
+    FROM (
+        SELECT * FROM metrics_hourly WHERE unit = 'hour'
+        UNION ALL SELECT * FROM metrics_daily WHERE unit IN ('day', 'week')
+        UNION ALL SELECT * FROM metrics_monthly WHERE unit IN ('month', 'quarter', 'year')
+    )
+    WHERE metric = name AND bucket >= since AND bucket < until
+        AND list_has_all(map_entries(tags), map_entries(match))
+)"""
+
+_METRIC_SERIES = """CREATE MACRO metric_series(
+    name, unit, since, until, match := CAST(MAP {{}} AS MAP(VARCHAR, VARCHAR))
+) AS TABLE
+SELECT bucket, metric, count, sum, min, max, CAST(sum AS DOUBLE) / count AS mean, p50, p95, p99
+FROM ({merged})
+ORDER BY bucket"""
+
+
+def rollup_views(catalog: Catalog, lake: Lake, live: LiveFiles) -> list[str]:
+    """Views metrics_hourly/daily/monthly (+ _total), `metrics`, histogram and time-zone macros.
+
+    The `_total` views hold one row per bucket and metric merged over every tag set (stored in
+    the same files with NULL tags), for dashboards that want a metric's overall series.
+
+    Macros: `hist_quantile(hist, q)` (value of rank floor(q * (n - 1))), `hist_merge(list)` (one
+    histogram from a list of them, e.g. `hist_merge(list(hist))` in a GROUP BY), and the table
+    macro `metrics_daily_tz(zone)`: daily rollups of the days of a named time zone, merged from
+    hourly buckets (so a DST day has 23 or 25 of them). The table macro
+    `metric_series(name, unit, since, until[, match := MAP {...}])` merges one metric's buckets
+    over every tag set containing `match`, per `unit` (hour, day, week, month, quarter, year),
+    from the finest grain that serves it.
+    """
+    statements = []
+    for grain in GRAINS:
+        source = _grain_source(lake, live.data(grain.dataset))
+        statements.append(
+            f"CREATE VIEW {grain.dataset} AS SELECT {_VIEW_COLUMNS} FROM {source} "
+            "WHERE tags IS NOT NULL"
+        )
+        statements.append(
+            f"CREATE VIEW {grain.dataset}_total AS SELECT * EXCLUDE (tags) "
+            f"FROM (SELECT {_VIEW_COLUMNS} FROM {source} WHERE tags IS NULL)"
+        )
+    statements.append(f"CREATE VIEW metrics AS {_metrics_values()}")
+    statements.append(
+        f"""CREATE MACRO hist_quantile(hist, q) AS (
+            SELECT {key_value_sql("k")} FROM (
+                SELECT k, sum(c) OVER (ORDER BY k) AS cum, sum(c) OVER () AS n
+                FROM (SELECT unnest(map_keys(hist)) AS k, unnest(map_values(hist)) AS c))
+            WHERE cum > floor(q * (n - 1)) ORDER BY k LIMIT 1)"""
+    )
+    statements.append(
+        f"""CREATE MACRO hist_merge(hists) AS (
+            SELECT CAST(map_from_entries(list(struct_pack(key := k, value := c) ORDER BY k))
+                        AS {HIST_TYPE})
+            FROM (SELECT k, CAST(sum(c) AS BIGINT) AS c FROM (
+                    SELECT unnest(map_keys(h)) AS k, unnest(map_values(h)) AS c
+                    FROM (SELECT unnest(hists) AS h))
+                  GROUP BY k))"""
+    )
+    statements.append(_METRIC_SERIES.format(merged=rollup_from_rollups_sql(_SERIES_ROWS, "bucket")))
+    local_day = "timezone(zone, date_trunc('day', timezone(zone, bucket)))"
+    statements.append(
+        "CREATE MACRO metrics_daily_tz(zone) AS TABLE "
+        f"SELECT bucket, metric, tags, count, sum, min, max, "
+        f"CAST(sum AS DOUBLE) / count AS mean, p50, p95, p99, hist "
+        f"FROM ({rollup_from_rollups_sql('metrics_hourly', local_day)})"
+    )
+    return statements
