@@ -14,10 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from warehouse.sources.typing_sql import quote
-
-# --- marcus.db: SQLitePersistence (rollback journal, one key/value table) -----------------------
-
+# marcus.db: SQLitePersistence (rollback journal, one key/value table).
 MARCUS_DB_SQL = """
 CREATE TABLE IF NOT EXISTS persistence (
     collection TEXT NOT NULL,
@@ -30,8 +27,7 @@ CREATE INDEX IF NOT EXISTS idx_stored_at
     ON persistence(stored_at);
 """
 
-# --- kanban.db: SQLiteKanban (WAL, foreign keys, user_version 1) --------------------------------
-
+# kanban.db: SQLiteKanban (WAL, foreign keys, user_version 1).
 KANBAN_SCHEMA_VERSION = 1
 
 KANBAN_DB_SQL = """
@@ -135,8 +131,7 @@ CREATE INDEX IF NOT EXISTS idx_blockers_task
     ON blockers(task_id);
 """
 
-# --- costs.db: CostStore (WAL, foreign keys, busy_timeout 5 s) ----------------------------------
-
+# costs.db: CostStore (WAL, foreign keys, busy_timeout 5 s).
 COSTS_DB_SQL = """
 CREATE TABLE IF NOT EXISTS runs (
   run_id           TEXT PRIMARY KEY,
@@ -468,6 +463,10 @@ def create_costs_db(path: Path) -> Path:
     return path
 
 
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
 _COLUMNS = {**MARCUS_DB_COLUMNS, **KANBAN_DB_COLUMNS, **COSTS_DB_COLUMNS}
 
 
@@ -479,10 +478,10 @@ def insert_rows(conn: sqlite3.Connection, table: str, rows: Sequence[Mapping[str
     unknown = set(columns) - set(_COLUMNS.get(table, ()))
     if unknown:
         raise ValueError(f"{table}: no such columns {sorted(unknown)}")
-    names = ", ".join(quote(c) for c in columns)
+    names = ", ".join(_quoted(c) for c in columns)
     marks = ", ".join("?" for _ in columns)
     conn.executemany(
-        f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})",
+        f"INSERT INTO {_quoted(table)} ({names}) VALUES ({marks})",
         [tuple(row[c] for c in columns) for row in rows],
     )
     return len(rows)
