@@ -297,7 +297,7 @@ def ensure_sample(data: Path, days: int, scale: float) -> dict[str, Any]:
 
 def _generate_with_write_sample(data: Path, days: int, scale: float) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from marcus_sample.logs import write_sample
+    from marcus_sample import write_sample
 
     print(f"sample: write_sample(days={days}, scale={scale:g}, seed={SEED}) → {data}")
     summary = write_sample(data, days=days, scale=scale, seed=SEED)

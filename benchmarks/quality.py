@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
-from marcus_sample.logs import write_sample  # noqa: E402
+from marcus_sample import write_sample  # noqa: E402
 from warehouse.ingest.stream import ingest_stream  # noqa: E402
 from warehouse.settings import load_settings  # noqa: E402
 from warehouse.sources.datasets import AUDIT_EVENTS  # noqa: E402

@@ -331,7 +331,7 @@ def sample(
     """Write synthetic Marcus data (logs with Marcus's quirks) for demos and benchmarks."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from marcus_sample.logs import write_sample
+    from marcus_sample import write_sample
 
     try:
         first_day = dt.date.fromisoformat(start)
@@ -359,7 +359,7 @@ def demo(
     scale: Annotated[float, typer.Option("--scale", min=0.01)] = 1.0,
 ) -> None:
     """Generate sample Marcus data in a temporary directory and run the main job on it."""
-    from marcus_sample.logs import write_sample
+    from marcus_sample import write_sample
 
     where = Path(tempfile.mkdtemp(prefix="seneca-demo-"))
     summary = write_sample(where / "sample", days=days, scale=scale)

@@ -10,17 +10,37 @@ epoch, UTC.
 from __future__ import annotations
 
 import bisect
-import dataclasses
-import datetime as dt
-import functools
 import gzip
 import json
 import random
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from marcus_sample.times import (
+    DAY,
+    HOUR,
+    MIN,
+    US,
+    day_iso,
+    file_date,
+    file_stamp,
+    iso_utc,
+    iso_z,
+    naive_seconds,
+)
+from marcus_sample.vocabulary import (
+    LABELS,
+    PROGRESS_MESSAGES,
+    RATIONALES,
+    SENTENCES,
+    TASK_OBJECTS,
+    TASK_VERBS,
+    THOUGHTS,
+    TOOL_ERRORS,
+)
+from marcus_sample.world import ServerProcess, Task, TaskStep, World, hex_id
 
 DATASETS = (
     "audit_events",
@@ -30,518 +50,17 @@ DATASETS = (
     "telemetry_events",
 )
 
-_US = 1_000_000
-_MIN = 60 * _US
-_HOUR = 60 * _MIN
-_DAY = 24 * _HOUR
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _FLUSH_CHARS = 1 << 20
 # Every Nth record of a stream lands on a whole second, so isoformat drops the fraction there.
 _WHOLE_SECOND_EVERY = 997
 
-_ANIMALS = tuple(
-    "unicorn otter lynx falcon badger heron panda koala fox raven gecko wombat".split()
-)
-_ROLES = (
-    ("backend", ("python", "fastapi", "postgresql", "sqlalchemy")),
-    ("frontend", ("typescript", "react", "css", "vite")),
-    ("fullstack", ("python", "typescript", "react", "docker")),
-    ("qa", ("pytest", "playwright", "testing")),
-    ("devops", ("docker", "kubernetes", "terraform", "github-actions")),
-)
-_MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "gpt-5", "qwen3-coder-30b")
-_PROJECT_NAMES = (
-    ("ShopFront API", "e-commerce"),
-    ("Recipe Planner", "consumer"),
-    ("Fleet Tracker", "logistics"),
-    ("Clinic Scheduler", "healthcare"),
-    ("Ledger Sync", "fintech"),
-)
-_TASK_VERBS = (
-    "Implement",
-    "Design",
-    "Write tests for",
-    "Refactor",
-    "Add validation to",
-    "Document",
-    "Set up",
-    "Optimize",
-    "Fix bugs in",
-    "Add caching to",
-)
-_TASK_OBJECTS = (
-    "user accounts",
-    "order checkout",
-    "product catalog",
-    "search endpoint",
-    "payment webhooks",
-    "inventory sync",
-    "auth middleware",
-    "admin dashboard",
-    "email notifications",
-    "rate limiter",
-    "database schema",
-    "CI pipeline",
-    "image uploads",
-    "audit trail",
-    "reporting API",
-    "session handling",
-)
-_LABELS = ("backend", "frontend", "api", "database", "testing", "infra", "security", "docs")
-_PRIORITIES = ("low", "medium", "medium", "high", "high", "urgent")
-_HOURS: tuple[float, ...] = (1, 2, 2.5, 3, 4, 4.0, 6, 8.0)
-_PROGRESS_MESSAGES = (
-    "Scaffolding in place, reading existing code",
-    "Core logic implemented, iterating on edge cases",
-    "All unit tests passing, cleaning up",
-    "Schema migration written and applied locally",
-    "Endpoint wired up, adding request validation",
-    "Halfway there \u2014 integration tests next",
-    "Refactored helpers, coverage at 84%",
-    "Waiting on CI, fixing lint warnings",
-    "Implemented happy path \u2192 now error handling",
-    "Docs and examples updated",
-)
-_DONE_MESSAGES = (
-    "Task completed: all acceptance criteria met",
-    "\u2705 Done, PR merged and board updated",
-    "Completed implementation with tests and docs",
-)
-_BLOCKERS = (
-    (
-        "Database migration conflicts with the orders table owned by another task",
-        "high",
-        "dependency",
-    ),
-    ("CI runner out of disk space, cannot run the test suite", "medium", "infrastructure"),
-    ("API contract for payments is undefined, need a decision", "high", "requirements"),
-    ("Tool call to the kanban provider keeps timing out", "medium", "tool_error"),
-    ("Missing credentials for the staging object store", "low", "access"),
-)
-_TOOL_ERRORS = (
-    "Kanban sync failed: database is locked",
-    "Timeout waiting for AI engine response after 30s",
-    "Object of type datetime is not JSON serializable",
-    "Task not found on board",
-)
-_SENTENCES = (
-    "Follow the existing module layout and keep public functions typed.",
-    "Reuse the shared database session factory instead of opening new connections.",
-    "Every endpoint must validate its payload with the pydantic models in schemas/.",
-    "Write unit tests first for the pure functions, then one integration test per endpoint.",
-    "Log decisions that affect other tasks with log_decision so dependants can adapt.",
-    "Report progress at 25%, 50% and 75% so the board stays current.",
-    "Do not change the public API of the auth module without logging a decision.",
-    "Prefer small commits; each one should keep the test suite green.",
-    "Use the repository's ruff and mypy settings; CI rejects warnings.",
-    "Configuration comes from environment variables, never from hard-coded values.",
-    "The checkout flow depends on this task, so keep the interface stable.",
-    "Cache invalidation happens on write; reads may be up to 30 seconds stale.",
-    "Handle the empty and the very large input explicitly and test both.",
-    "Timestamps are stored in UTC and rendered in the user's zone only in the UI.",
-    "Put fixtures in tests/conftest.py and keep them function-scoped.",
-    "If the upstream contract is unclear, report a blocker instead of guessing.",
-    "Performance budget: p95 under 200 ms for list endpoints with 10k rows.",
-    "Migrations must be reversible and tested against a copy of production data.",
-    "Use feature flags for anything user-visible that is not finished.",
-    "Artifacts (specs, diagrams) go to docs/ and are registered with log_artifact.",
-    "Marcus assigned this task because its dependencies are complete \u2714",
-    "Ask for context with get_task_context before touching shared modules.",
-)
-_THOUGHTS = (
-    "Agent has matching skills and no active task; scoring candidate tasks",
-    "Dependencies of the top candidate are complete, assignment is safe",
-    "Board refresh shows two tasks moved to done since last check",
-    "Worker progress is consistent with the estimate",
-    "Lease renewed after progress report",
-    "No unassigned tasks match this agent's skills right now",
-)
-_RATIONALES = (
-    "Highest priority unblocked task matching the agent's skills",
-    "Task unblocks three dependants and the agent worked on related code",
-    "Only remaining task in the current phase",
-    "Balancing load: this agent has the fewest completed tasks today",
-)
 _PROVIDER = "sqlite"
 
 
-# --- time ---------------------------------------------------------------------------------------
-
-
-def epoch_us(day: dt.date) -> int:
-    """Return microseconds since the Unix epoch at 00:00 UTC of `day`."""
-    return (day.toordinal() - _EPOCH_ORDINAL) * _DAY
-
-
-def us_to_datetime(us: int) -> dt.datetime:
-    """Return the aware UTC datetime for epoch microseconds."""
-    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
-
-
-@functools.cache
-def _day_iso(day: int) -> str:
-    return dt.date.fromordinal(day + _EPOCH_ORDINAL).isoformat()
-
-
-def _clock(us: int) -> tuple[str, int]:
-    sec, frac = divmod(us, _US)
-    day, sod = divmod(sec, 86_400)
-    hour, rem = divmod(sod, 3600)
-    minute, second = divmod(rem, 60)
-    return f"{_day_iso(day)}T{hour:02d}:{minute:02d}:{second:02d}", frac
-
-
-def iso_utc(us: int) -> str:
-    """Format epoch microseconds as Python's `isoformat()` of an aware UTC datetime."""
-    base, frac = _clock(us)
-    return f"{base}.{frac:06d}+00:00" if frac else f"{base}+00:00"
-
-
-def iso_z(us: int) -> str:
-    """Format epoch microseconds as structlog's ISO timestamp (`...Z`, fraction optional)."""
-    base, frac = _clock(us)
-    return f"{base}.{frac:06d}Z" if frac else f"{base}Z"
-
-
-def _naive_seconds(us: int) -> str:
-    return _clock(us)[0].replace("T", " ")
-
-
-def _file_date(us: int) -> str:
-    return _day_iso(us // _DAY).replace("-", "")
-
-
-def _file_stamp(us: int) -> str:
-    base = _clock(us)[0]
-    return base[:10].replace("-", "") + "_" + base[11:].replace(":", "")
-
-
-# --- the world ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Project:
-    """A Marcus project: a registry entry (UUID) plus its kanban board (32-hex ids)."""
-
-    index: int
-    registry_id: str
-    kanban_id: str
-    board_id: str
-    name: str
-    domain: str
-    created_us: int
-
-    @property
-    def registry_name(self) -> str:
-        """Return the registry name, which Marcus derives from the kanban name."""
-        return f"{self.name} - Main Board"
-
-    @property
-    def cost_id(self) -> str:
-        """Return the project id as costs.db stores it (registry id without dashes)."""
-        return self.registry_id.replace("-", "")
-
-
-@dataclass(frozen=True, slots=True)
-class Agent:
-    """A worker agent registered with Marcus."""
-
-    index: int
-    agent_id: str
-    name: str
-    role: str
-    skills: tuple[str, ...]
-    model: str
-
-
-@dataclass(frozen=True, slots=True)
-class TaskStep:
-    """One progress report of a task: status is in_progress, completed or blocked."""
-
-    at_us: int
-    status: str
-    progress: int
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    """A kanban task and, when it was worked on, its assignment and progress history."""
-
-    index: int
-    task_id: str
-    project: int
-    name: str
-    description: str
-    priority: str
-    estimated_hours: float
-    labels: tuple[str, ...]
-    created_us: int
-    agent: int | None
-    process: int | None
-    assigned_us: int | None
-    steps: tuple[TaskStep, ...]
-    blocker: str | None
-    blocker_severity: str | None
-    blocker_type: str | None
-
-    @property
-    def status(self) -> str:
-        """Return the kanban status at the end of the simulation."""
-        if not self.steps:
-            return "todo" if self.assigned_us is None else "in_progress"
-        last = self.steps[-1].status
-        return {"completed": "done", "blocked": "blocked"}.get(last, "in_progress")
-
-    @property
-    def completed_us(self) -> int | None:
-        """Return when the task was completed, if it was."""
-        if self.steps and self.steps[-1].status == "completed":
-            return self.steps[-1].at_us
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class ServerProcess:
-    """One run of the Marcus MCP server, which names its audit, realtime and log files."""
-
-    index: int
-    start_us: int
-    end_us: int
-    host: str
-    transport: str
-    version: str
-    # (since_us, project index), ascending: the server's active project over time.
-    active_projects: tuple[tuple[int, int], ...]
-    # (agent index, from_us, to_us): when each agent was connected to this process.
-    agent_windows: tuple[tuple[int, int, int], ...]
-    # A second ConversationLogger created at this time duplicates every later log line.
-    second_logger_us: int | None
-
-    def active_project_at(self, us: int) -> int:
-        """Return the index of the project that was active at `us`."""
-        i = bisect.bisect_right(self.active_projects, (us, 1 << 30)) - 1
-        return self.active_projects[max(i, 0)][1]
-
-
 @dataclass(frozen=True)
-class World:
-    """Everything the synthetic Marcus installation knows, from which all files are derived."""
+class WrittenLogs:
+    """Where the JSONL streams were written and the rows a correct reader must find in them."""
 
-    seed: int
-    start: dt.date
-    days: int
-    scale: float
-    projects: tuple[Project, ...]
-    agents: tuple[Agent, ...]
-    tasks: tuple[Task, ...]
-    processes: tuple[ServerProcess, ...]
-    telemetry_id: str
-    api_key: str
-
-    @property
-    def start_us(self) -> int:
-        """Return the first microsecond of the simulated period."""
-        return epoch_us(self.start)
-
-    @property
-    def end_us(self) -> int:
-        """Return the first microsecond after the simulated period."""
-        return self.start_us + self.days * _DAY
-
-
-def _hex_id(rng: random.Random) -> str:
-    return uuid.UUID(int=rng.getrandbits(128), version=4).hex
-
-
-def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def _steps(
-    rng: random.Random, start: int, duration: int, until: int | None
-) -> tuple[list[TaskStep], tuple[str, str, str] | None]:
-    n = rng.choice((3, 4, 4, 5))
-    levels = sorted(rng.sample(range(10, 96, 5), n - 1))
-    blocked_at = rng.randrange(n - 1) if rng.random() < 0.08 else None
-    steps: list[TaskStep] = []
-    for k, level in enumerate([*levels, 100]):
-        at = start + duration * (k + 1) // n - rng.randrange(0, duration // (4 * n))
-        if until is not None and at >= until:
-            return steps, None
-        if blocked_at is not None and k == blocked_at + 1:
-            blocker = _BLOCKERS[rng.randrange(len(_BLOCKERS))]
-            last = steps[-1].progress if steps else 0
-            steps.append(TaskStep(at, "blocked", last, blocker[0]))
-            return steps, blocker
-        if level == 100:
-            steps.append(TaskStep(at, "completed", 100, rng.choice(_DONE_MESSAGES)))
-        else:
-            steps.append(TaskStep(at, "in_progress", level, rng.choice(_PROGRESS_MESSAGES)))
-    return steps, None
-
-
-def build_world(seed: int, start: dt.date, days: int, scale: float) -> World:
-    """Simulate projects, agents, server processes and task timelines for a sample."""
-    if days < 1 or scale <= 0:
-        raise ValueError(f"need days >= 1 and scale > 0, got days={days} scale={scale}")
-    rng = random.Random(seed)
-    t0 = epoch_us(start)
-    base_agents = rng.randint(5, 8)
-    n_agents = max(base_agents, round(base_agents * scale))
-    # Below scale 1 the agents stay but each works only part of the day, keeping volume linear.
-    activity = min(1.0, scale * base_agents / n_agents)
-    n_projects = rng.randint(2, 4)
-
-    agents = []
-    for i in range(n_agents):
-        role, skills = _ROLES[i % len(_ROLES)]
-        animal = _ANIMALS[i % len(_ANIMALS)]
-        agents.append(
-            Agent(
-                i,
-                f"agent_{animal}_{i + 1}",
-                f"{animal.title()} {i + 1}",
-                role,
-                skills,
-                _MODELS[rng.randrange(len(_MODELS))],
-            )
-        )
-
-    first_start = t0 + 7 * _HOUR + rng.randrange(0, 40 * _MIN)
-    names = rng.sample(_PROJECT_NAMES, n_projects)
-    projects = []
-    created = first_start + 3 * _MIN
-    for j, (name, domain) in enumerate(names):
-        projects.append(Project(j, _uuid(rng), _hex_id(rng), _hex_id(rng), name, domain, created))
-        created += rng.randrange(3 * _MIN, 6 * _MIN)
-
-    processes: list[ServerProcess] = []
-    tasks: list[Task] = []
-    dual = min(1, days - 1)
-    for d in range(days):
-        day0 = t0 + d * _DAY
-        begin = first_start if d == 0 else day0 + 7 * _HOUR + rng.randrange(0, 40 * _MIN)
-        if d < days - 1:
-            end = day0 + _DAY + rng.randrange(40 * _MIN, 2 * _HOUR)
-        else:
-            end = day0 + 22 * _HOUR + rng.randrange(0, 50 * _MIN)
-        if d == 0:
-            active = [(p.created_us, p.index) for p in projects]
-        else:
-            active = [(begin, d % n_projects)]
-        if rng.random() < 0.5:
-            active.append((begin + rng.randrange(4 * _HOUR, 10 * _HOUR), rng.randrange(n_projects)))
-        work_from = created + 5 * _MIN if d == 0 else begin + rng.randrange(_MIN, 8 * _MIN)
-        windows = []
-        for a in agents:
-            lo = work_from + rng.randrange(0, 3 * _MIN)
-            hi = end - 30 * _MIN - rng.randrange(0, 20 * _MIN)
-            if activity < 1.0:
-                span = int((hi - lo) * activity)
-                lo += rng.randrange(0, hi - lo - span + 1)
-                hi = lo + span
-            windows.append((a.index, lo, hi))
-        proc = ServerProcess(
-            d,
-            begin,
-            end,
-            "marcus-dev-01",
-            "http" if d % 3 == 2 else "stdio",
-            "0.3.7" if d < 2 else "0.3.8",
-            tuple(active),
-            tuple(windows),
-            begin + rng.randrange(9 * _HOUR, 12 * _HOUR) if d == dual else None,
-        )
-        processes.append(proc)
-        last_process = d == days - 1
-        for agent, lo, hi in windows:
-            t = lo + rng.randrange(20 * _US, 2 * _MIN)
-            while True:
-                duration = rng.randrange(35 * _MIN, 110 * _MIN)
-                finishes = t + duration <= hi
-                if not finishes and not (last_process and t + 10 * _MIN < hi):
-                    break
-                steps, blocker = _steps(rng, t, duration, None if finishes else hi)
-                verb = _TASK_VERBS[rng.randrange(len(_TASK_VERBS))]
-                obj = _TASK_OBJECTS[rng.randrange(len(_TASK_OBJECTS))]
-                project = proc.active_project_at(t)
-                tasks.append(
-                    Task(
-                        len(tasks),
-                        _hex_id(rng),
-                        project,
-                        f"{verb} {obj}",
-                        f"{verb} {obj} for {projects[project].name}. {rng.choice(_SENTENCES)}",
-                        _PRIORITIES[rng.randrange(len(_PRIORITIES))],
-                        _HOURS[rng.randrange(len(_HOURS))],
-                        tuple(rng.sample(_LABELS, rng.randint(1, 3))),
-                        projects[project].created_us,
-                        agent,
-                        d,
-                        t,
-                        tuple(steps),
-                        blocker[0] if blocker else None,
-                        blocker[1] if blocker else None,
-                        blocker[2] if blocker else None,
-                    )
-                )
-                if not finishes:
-                    break
-                t = steps[-1].at_us + rng.randrange(20 * _US, 5 * _MIN)
-
-    per_project = [0] * n_projects
-    for task in tasks:
-        per_project[task.project] += 1
-    for p in projects:
-        for _ in range(3 + per_project[p.index] // 8):
-            verb = _TASK_VERBS[rng.randrange(len(_TASK_VERBS))]
-            obj = _TASK_OBJECTS[rng.randrange(len(_TASK_OBJECTS))]
-            tasks.append(
-                Task(
-                    len(tasks),
-                    _hex_id(rng),
-                    p.index,
-                    f"{verb} {obj}",
-                    f"{verb} {obj} for {p.name}.",
-                    _PRIORITIES[rng.randrange(len(_PRIORITIES))],
-                    _HOURS[rng.randrange(len(_HOURS))],
-                    tuple(rng.sample(_LABELS, rng.randint(1, 3))),
-                    p.created_us,
-                    None,
-                    None,
-                    None,
-                    (),
-                    None,
-                    None,
-                    None,
-                )
-            )
-
-    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    api_key = "phc_" + "".join(rng.choice(alphabet) for _ in range(43))
-    return World(
-        seed,
-        start,
-        days,
-        scale,
-        tuple(projects),
-        tuple(agents),
-        tuple(tasks),
-        tuple(processes),
-        _uuid(rng),
-        api_key,
-    )
-
-
-# --- output -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SampleSummary:
-    """Where a sample was written and what a correct reader must find in it."""
-
-    out: Path
     marcus_root: Path
     marcus_home: Path
     files: int
@@ -549,8 +68,6 @@ class SampleSummary:
     expected_rows: dict[str, int]
     expected_quarantine: dict[str, int]
     expected_rows_by_date: dict[str, dict[str, int]]
-    # Figures of the JSON state files and SQLite databases (see marcus_sample.state).
-    expected_state: dict[str, object] = dataclasses.field(default_factory=dict)
 
 
 class _Meter:
@@ -641,18 +158,18 @@ class _Stream:
             us = self.last + 1
         self.n += 1
         if self.n % _WHOLE_SECOND_EVERY == 0:
-            us += -us % _US
+            us += -us % US
         self.last = us
-        day = us // _DAY
+        day = us // DAY
         self.rows[day] = self.rows.get(day, 0) + 1
         return us
 
     def tick_whole_second(self, us: int) -> int:
         us = max(us, self.last + 1)
-        us += -us % _US
+        us += -us % US
         self.n += 1
         self.last = us
-        day = us // _DAY
+        day = us // DAY
         self.rows[day] = self.rows.get(day, 0) + 1
         return us
 
@@ -721,14 +238,12 @@ class _Writer:
         self.ae_sink: _Sink | None = None
         self.ae_day = -1
         self.tel_sink: _Sink | None = None
-        self.tel_cut = world.start_us + int(world.days * _DAY * 0.55)
+        self.tel_cut = world.start_us + int(world.days * DAY * 0.55)
         self.ctx = ""
-
-    # --- text pools ---------------------------------------------------------------------------
 
     def _text(self, lo: int, hi: int) -> str:
         rng = self.rng
-        return " ".join(rng.choice(_SENTENCES) for _ in range(rng.randint(lo, hi)))
+        return " ".join(rng.choice(SENTENCES) for _ in range(rng.randint(lo, hi)))
 
     def _pools(self) -> None:
         rng = self.rng
@@ -743,16 +258,16 @@ class _Writer:
         for _ in range(16):
             impls = [
                 {
-                    "task_id": _hex_id(rng),
-                    "task_name": f"{rng.choice(_TASK_VERBS)} {rng.choice(_TASK_OBJECTS)}",
+                    "task_id": hex_id(rng),
+                    "task_name": f"{rng.choice(TASK_VERBS)} {rng.choice(TASK_OBJECTS)}",
                     "summary": self._text(2, 4),
                     "files": [
                         "src/{}/{}.py".format(
-                            rng.choice(_LABELS), rng.choice(_TASK_OBJECTS).replace(" ", "_")
+                            rng.choice(LABELS), rng.choice(TASK_OBJECTS).replace(" ", "_")
                         )
                         for _ in range(rng.randint(2, 5))
                     ],
-                    "apis": [f"/api/v1/{rng.choice(_LABELS)}" for _ in range(rng.randint(1, 3))],
+                    "apis": [f"/api/v1/{rng.choice(LABELS)}" for _ in range(rng.randint(1, 3))],
                     "patterns": {"error_handling": "exceptions", "tests": "pytest"},
                 }
                 for _ in range(rng.randint(5, 9))
@@ -773,17 +288,15 @@ class _Writer:
         self.artifacts = [_J("# Design notes\n\n" + self._text(12, 40)) for _ in range(12)]
         self.prds = [_J("# Product requirements\n\n" + self._text(40, 70)) for _ in range(4)]
         self.suggestions = [_J(self._text(8, 16)) for _ in range(8)]
-        self.progress_msgs = [_J(m) for m in _PROGRESS_MESSAGES]
-        self.thoughts = [_J(t) for t in _THOUGHTS]
-        self.rationales = [_J(r) for r in _RATIONALES]
-
-    # --- sinks --------------------------------------------------------------------------------
+        self.progress_msgs = [_J(m) for m in PROGRESS_MESSAGES]
+        self.thoughts = [_J(t) for t in THOUGHTS]
+        self.rationales = [_J(r) for r in RATIONALES]
 
     def _stamp(self, us: int) -> str:
-        stamp = _file_stamp(us)
+        stamp = file_stamp(us)
         while stamp in self.stamps:
-            us += _US
-            stamp = _file_stamp(us)
+            us += US
+            stamp = file_stamp(us)
         self.stamps.add(stamp)
         return stamp
 
@@ -795,12 +308,12 @@ class _Writer:
         )
 
     def _ae_sink(self, us: int) -> _Sink:
-        day = us // _DAY
+        day = us // DAY
         if day != self.ae_day or self.ae_sink is None:
             if self.ae_sink is not None:
                 self.ae_sink.close()
             self.ae_day = day
-            path = self.ae_dir / f"agent_events_{_file_date(us)}.jsonl"
+            path = self.ae_dir / f"agent_events_{file_date(us)}.jsonl"
             self.ae_sink = _Sink(path, self.meter)
         return self.ae_sink
 
@@ -816,12 +329,12 @@ class _Writer:
 
     def _open_process(self, p: ServerProcess) -> None:
         self.proc = p
-        day = (p.start_us - self.w.start_us) // _DAY
+        day = (p.start_us - self.w.start_us) // DAY
         gz = day <= self.w.days - 3
-        name = f"audit_{_file_date(p.start_us)}.jsonl" + (".gz" if gz else "")
+        name = f"audit_{file_date(p.start_us)}.jsonl" + (".gz" if gz else "")
         self.audit_sink = _Sink(self.audit_dir / name, self.meter, gz=gz)
         # The conversation logger is imported a moment before the server names its realtime log.
-        conv, dec = self._pair(p.start_us - 2 * _US)
+        conv, dec = self._pair(p.start_us - 2 * US)
         self.rt_sink = _Sink(
             self.conv_dir / f"realtime_{self._stamp(p.start_us)}.jsonl", self.meter
         )
@@ -842,8 +355,6 @@ class _Writer:
         for sink in (self.ae_sink, self.tel_sink, *self.mon_sinks[0], *self.mon_sinks[1]):
             if sink is not None:
                 sink.close()
-
-    # --- line emitters ------------------------------------------------------------------------
 
     def _audit(
         self,
@@ -880,7 +391,7 @@ class _Writer:
         dur = round(self.rng.uniform(lo, hi), 3)
         end = us + int(dur * 1000)
         if self.rng.random() < 0.006:
-            error = _TOOL_ERRORS[self.rng.randrange(len(_TOOL_ERRORS))]
+            error = TOOL_ERRORS[self.rng.randrange(len(TOOL_ERRORS))]
             details = f'{{"arguments": {args}, "result": null, "duration_ms": {dur!r}}}'
             self._audit(end, "tool_call", client, f'"{tool}"', details, success=False, error=error)
             self._tel(end + 3000, "error_occurred", '{"error_type": "tool_exception"}')
@@ -1009,8 +520,6 @@ class _Writer:
             us + 1200, "mcp_returning_response", f', "tool": "{tool}", "response_length": {length}'
         )
 
-    # --- schedule -----------------------------------------------------------------------------
-
     def _schedule_extras(self) -> list[list[_Action]]:
         """Place bad lines, blank lines and plain-text log lines at random server times."""
         rng = self.rng
@@ -1019,7 +528,7 @@ class _Writer:
 
         def place(handler: _Handler, a: int, b: int) -> None:
             p = procs[rng.randrange(len(procs))]
-            at = rng.randrange(p.start_us + 40 * _MIN, p.end_us - 40 * _MIN)
+            at = rng.randrange(p.start_us + 40 * MIN, p.end_us - 40 * MIN)
             extra[p.index].append((at, handler, a, b))
 
         for di, ds in enumerate(DATASETS):
@@ -1037,14 +546,14 @@ class _Writer:
         rng = self.rng
         acts: list[_Action] = [
             (p.start_us, self.on_startup, 0, 0),
-            (p.start_us + rng.randrange(2 * _US, 20 * _US), self.on_ping, -1, 0),
+            (p.start_us + rng.randrange(2 * US, 20 * US), self.on_ping, -1, 0),
             (p.end_us, self.on_shutdown, 0, 0),
         ]
         add = acts.append
         if p.index == 0:
             for proj in self.w.projects:
                 add((proj.created_us, self.on_create_project, proj.index, 0))
-            add((self.w.start_us + 13 * _HOUR + 50 * _MIN + 29 * _US, self.on_legacy, 0, 0))
+            add((self.w.start_us + 13 * HOUR + 50 * MIN + 29 * US, self.on_legacy, 0, 0))
         for since, j in p.active_projects[len(self.w.projects) if p.index == 0 else 1 :]:
             add((since, self.on_select_project, j, 0))
         if p.second_logger_us is not None:
@@ -1057,11 +566,11 @@ class _Writer:
             + (self.on_no_task,)
         )
         for agent, lo, hi in p.agent_windows:
-            add((lo - rng.randrange(5 * _US, 40 * _US), self.on_auth, agent, 0))
-            t = lo + rng.randrange(_MIN, 10 * _MIN)
+            add((lo - rng.randrange(5 * US, 40 * US), self.on_auth, agent, 0))
+            t = lo + rng.randrange(MIN, 10 * MIN)
             while t < hi:
                 add((t, fillers[rng.randrange(len(fillers))], agent, 0))
-                t += rng.randrange(6 * _MIN, 16 * _MIN)
+                t += rng.randrange(6 * MIN, 16 * MIN)
         for task in tasks:
             assert task.assigned_us is not None
             ti = task.index
@@ -1072,17 +581,17 @@ class _Writer:
                 continue
             span = task.steps[-1].at_us - task.assigned_us
             if rng.random() < 0.7:
-                add((task.assigned_us + rng.randrange(_MIN, 3 * _MIN), self.on_context, ti, 0))
+                add((task.assigned_us + rng.randrange(MIN, 3 * MIN), self.on_context, ti, 0))
             if rng.random() < 0.35:
                 add((task.assigned_us + span // 2, self.on_decision, ti, 0))
             if rng.random() < 0.5:
-                add((task.steps[-1].at_us - rng.randrange(_MIN, 4 * _MIN), self.on_artifact, ti, 0))
-        t = p.start_us + 10 * _MIN
-        while t < p.end_us - 20 * _MIN:
+                add((task.steps[-1].at_us - rng.randrange(MIN, 4 * MIN), self.on_artifact, ti, 0))
+        t = p.start_us + 10 * MIN
+        while t < p.end_us - 20 * MIN:
             add((t, self.on_refresh, 0, 0))
-            t += rng.randrange(20 * _MIN, 40 * _MIN)
+            t += rng.randrange(20 * MIN, 40 * MIN)
         for _ in range(2):
-            add((rng.randrange(p.start_us + _HOUR, p.end_us - _HOUR), self.on_denied, 0, 0))
+            add((rng.randrange(p.start_us + HOUR, p.end_us - HOUR), self.on_denied, 0, 0))
         return acts
 
     def _global_actions(self) -> list[_Action]:
@@ -1090,16 +599,16 @@ class _Writer:
         rng = self.rng
         w = self.w
         acts: list[_Action] = []
-        t = w.processes[0].start_us + 30 * _MIN
+        t = w.processes[0].start_us + 30 * MIN
         acts.append((t, self.on_monitor_start, 0, 0))
         while True:
-            t += rng.randrange(15 * _MIN, 25 * _MIN)
-            if t >= w.end_us - 90 * _MIN:
+            t += rng.randrange(15 * MIN, 25 * MIN)
+            if t >= w.end_us - 90 * MIN:
                 break
             acts.append((t, self.on_monitor, 0, 0))
         for d in range(w.days):
             for _ in range(2):
-                at = w.start_us + d * _DAY + rng.randrange(5 * _HOUR, 23 * _HOUR)
+                at = w.start_us + d * DAY + rng.randrange(5 * HOUR, 23 * HOUR)
                 acts.append((at, self.on_cli, 0, 0))
         acts.sort(key=_first)
         return acts
@@ -1131,8 +640,6 @@ class _Writer:
         finally:
             self._close_process()
             self.close()
-
-    # --- handlers: server lifecycle -----------------------------------------------------------
 
     def on_startup(self, us: int, _a: int, _b: int) -> None:
         p = self.proc
@@ -1208,8 +715,6 @@ class _Writer:
             f'"os": "linux", "providers": ["{_PROVIDER}"], "models": [], "runner": "cli"}}',
         )
 
-    # --- handlers: projects and clients -------------------------------------------------------
-
     def on_create_project(self, us: int, j: int, _b: int) -> None:
         rng = self.rng
         p = self.w.projects[j]
@@ -1225,7 +730,7 @@ class _Writer:
             '"Decomposing PRD into tasks"',
             f'{{"project_name": {pn}, "prd_length": {len(prd)}}}',
         )
-        planning = rng.randrange(40 * _US, 150 * _US)
+        planning = rng.randrange(40 * US, 150 * US)
         if rng.random() < 0.5:
             self._tel(
                 us + planning // 2,
@@ -1234,13 +739,13 @@ class _Writer:
             )
         done = us + planning
         self._kanban(
-            done - 2 * _US,
+            done - 2 * US,
             "to_kanban",
             "create_tasks",
             f'{{"project_id": "{p.kanban_id}", "task_count": {n}}}',
         )
         self._conv(
-            done - _US,
+            done - US,
             f'"conversation_type": "decision", '
             f'"decision": {_J(f"Create project {p.name} with {n} tasks")}, '
             '"rationale": "PRD decomposed by feature", '
@@ -1254,8 +759,7 @@ class _Writer:
         self._ae(
             done,
             "planning_end",
-            f'{{"project_name": {pn}, "task_count": {n}, '
-            f'"duration_seconds": {planning / _US:.3f}}}',
+            f'{{"project_name": {pn}, "task_count": {n}, "duration_seconds": {planning / US:.3f}}}',
         )
         self._rt(
             done + 500,
@@ -1310,7 +814,7 @@ class _Writer:
         a = self.w.agents[agent]
         aid = a.agent_id
         client = self.clients[agent]
-        session = _hex_id(self.rng)
+        session = hex_id(self.rng)
         self.sessions[agent] = session
         self._audit(
             us,
@@ -1331,7 +835,7 @@ class _Writer:
             f'"role": "agent", "transport": "{self.proc.transport}"',
         )
         skills = _J(list(a.skills))
-        t = us + self.rng.randrange(_US, 4 * _US)
+        t = us + self.rng.randrange(US, 4 * US)
         self._rt(
             t,
             "worker_registration",
@@ -1377,15 +881,13 @@ class _Writer:
             "" if self.rng.random() < 0.5 else f', "duration_ms": {self.rng.uniform(0.02, 0.2):.3f}'
         )
         self._audit(
-            us + 2 * _US,
+            us + 2 * US,
             "access_denied",
             _OBSERVER_CLIENT,
             '"request_next_task"',
             f'{{"reason": "Tool \'request_next_task\' not allowed for role observer"{dur}}}',
             success=False,
         )
-
-    # --- handlers: task lifecycle -------------------------------------------------------------
 
     def _task_agent(self, task: Task) -> tuple[int, str]:
         assert task.agent is not None
@@ -1419,7 +921,7 @@ class _Writer:
                 self.thoughts[rng.randrange(2)],
                 f'{{"agent_id": "{aid}", "candidate_tasks": {rng.randrange(1, 9)}}}',
             )
-        decide = us + rng.randrange(500_000, 4 * _US)
+        decide = us + rng.randrange(500_000, 4 * US)
         others = self.project_tasks[task.project]
         alternatives = ", ".join(
             self.task_names[others[rng.randrange(len(others))]] for _ in range(2)
@@ -1609,12 +1111,12 @@ class _Writer:
         self._tool_rt(us + 100, "report_blocker", len(result))
         self._call(us, self.clients[agent], "report_blocker", args, result, 2000, 9000)
         self._rt(
-            us + 10 * _US,
+            us + 10 * US,
             "task_unassigned",
             f', "agent_id": "{aid}", "task_id": "{tid}", "reason": "blocked"',
         )
         self._tel(
-            us + 11 * _US,
+            us + 11 * US,
             "task_blocked",
             f'{{"blocker_type": "{task.blocker_type}", "severity": "{severity}"}}',
         )
@@ -1648,10 +1150,10 @@ class _Writer:
         task = self.w.tasks[ti]
         agent, aid = self._task_agent(task)
         tid = task.task_id
-        text = _J(rng.choice(_SENTENCES))
+        text = _J(rng.choice(SENTENCES))
         args = f'{{"agent_id": "{aid}", "task_id": "{tid}", "decision": {text}}}'
         result = (
-            f'{{"success": true, "decision_id": "dec_{rng.randrange(1, 40)}_{us / _US:.6f}", '
+            f'{{"success": true, "decision_id": "dec_{rng.randrange(1, 40)}_{us / US:.6f}", '
             '"message": "Decision logged and cross-referenced", "affected_tasks": 2}'
         )
         self._kanban(
@@ -1677,12 +1179,10 @@ class _Writer:
             '"description": "Design notes"}'
         )
         result = (
-            f'{{"success": true, "artifact_id": "art_{tid}_{us / _US:.6f}", '
+            f'{{"success": true, "artifact_id": "art_{tid}_{us / US:.6f}", '
             f'"location": "docs/design/{fname}", "message": "Artifact stored"}}'
         )
         self._call(us, self.clients[agent], "log_artifact", args, result, 10, 120)
-
-    # --- handlers: polling --------------------------------------------------------------------
 
     def on_ping(self, us: int, agent: int, _b: int) -> None:
         # agent < 0: a call before anyone authenticated, logged with null client fields.
@@ -1702,7 +1202,7 @@ class _Writer:
             f'{{"success": true, "status": "online", "service": "Marcus MCP", "echo": "{echo}", '
             f'"timestamp": "{iso_utc(us)}", "health": {{"status": "healthy", '
             f'"active_agents": {len(self.sessions)}, "uptime_seconds": '
-            f'{(us - self.proc.start_us) // _US}, "memory_mb": {rng.randrange(180, 900)}}}, '
+            f'{(us - self.proc.start_us) // US}, "memory_mb": {rng.randrange(180, 900)}}}, '
             f'"version": "{self.proc.version}"}}'
         )
         self._call(us, client, "ping", f'{{"echo": "{echo}"}}', result, 0.4, 6.0)
@@ -1848,8 +1348,6 @@ class _Writer:
             f'{rng.uniform(0.5, 6):.2f}, "risk_level": "{rng.choice(("low", "medium", "high"))}"}}',
         )
 
-    # --- handlers: quirks ---------------------------------------------------------------------
-
     def on_legacy(self, us: int, _a: int, _b: int) -> None:
         # Old Marcus versions wrote naive, space-separated UTC timestamps.
         us = self.s_audit.tick_whole_second(us)
@@ -1860,7 +1358,7 @@ class _Writer:
         )
         assert self.audit_sink is not None
         self.audit_sink.add(
-            f'{{"timestamp": "{_naive_seconds(us)}", "event_type": "tool_call", '
+            f'{{"timestamp": "{naive_seconds(us)}", "event_type": "tool_call", '
             f'{self.clients[agent]}, "tool_name": "ping", "success": true, "details": {details}, '
             f'"context": {self.ctx}}}\n'
         )
@@ -1946,12 +1444,9 @@ class _Writer:
             sink.add(line.replace("@@", "x"))
         stream.bad += 1
 
-    # --- result -------------------------------------------------------------------------------
-
-    def summary(self, out: Path) -> SampleSummary:
+    def written(self) -> WrittenLogs:
         """Return what was written and the counts a correct reader must reproduce."""
-        return SampleSummary(
-            out=out,
+        return WrittenLogs(
             marcus_root=self.root,
             marcus_home=self.home,
             files=len(self.meter.files),
@@ -1959,38 +1454,16 @@ class _Writer:
             expected_rows={ds: sum(s.rows.values()) for ds, s in self.streams.items()},
             expected_quarantine={ds: s.bad for ds, s in self.streams.items()},
             expected_rows_by_date={
-                ds: {_day_iso(d): n for d, n in sorted(s.rows.items())}
+                ds: {day_iso(d): n for d, n in sorted(s.rows.items())}
                 for ds, s in self.streams.items()
             },
         )
 
 
-def write_sample(
-    out: Path,
-    *,
-    days: int = 3,
-    scale: float = 1.0,
-    seed: int = 7,
-    start: dt.date = dt.date(2026, 6, 1),
-    progress: Callable[[int], None] | None = None,
-) -> SampleSummary:
-    """Write synthetic Marcus data under `out` and return what a correct reader must find."""
-    out = Path(out)
-    world = build_world(seed, start, days, scale)
-    for sub in (out / "marcus", out / "marcus_home"):
-        if sub.exists() and any(sub.iterdir()):
-            raise FileExistsError(f"{sub} is not empty; write the sample to a fresh directory")
-    meter = _Meter(progress)
-    writer = _Writer(world, out, meter)
+def write_logs(
+    world: World, out: Path, progress: Callable[[int], None] | None = None
+) -> WrittenLogs:
+    """Write the world's five JSONL streams under `out`/marcus and return what was written."""
+    writer = _Writer(world, out, _Meter(progress))
     writer.run()
-    summary = writer.summary(out)
-    # Imported here because marcus_sample.state builds on this module's World.
-    from marcus_sample.state import write_state
-
-    state = write_state(world, writer.root, writer.home)
-    summary = dataclasses.replace(summary, expected_state=state)
-    manifest = {
-        k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(summary).items()
-    }
-    (out / "sample_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return summary
+    return writer.written()

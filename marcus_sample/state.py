@@ -34,7 +34,20 @@ from marcus_sample.dbs import (
     create_marcus_db,
     insert_rows,
 )
-from marcus_sample.logs import Project, Task, World, epoch_us, iso_utc, us_to_datetime
+from marcus_sample.times import (
+    DAY,
+    HOUR,
+    MIN,
+    US,
+    epoch_seconds,
+    epoch_us,
+    iso_utc,
+    ms_iso,
+    ms_z,
+    sqlite_now,
+    us_to_datetime,
+)
+from marcus_sample.world import Project, Task, World, hex_id
 
 __all__ = [
     "COSTS_DB_COLUMNS",
@@ -46,12 +59,6 @@ __all__ = [
     "state_paths",
     "write_state",
 ]
-
-_US = 1_000_000
-_SEC = _US
-_MIN = 60 * _US
-_HOUR = 60 * _MIN
-_DAY = 24 * _HOUR
 
 # CostStore's seed prices are effective from the day they were read off the pricing page.
 SEED_PRICES_FROM = dt.date(2026, 5, 11)
@@ -107,35 +114,10 @@ def state_paths(root: Path, home: Path) -> dict[str, Path]:
     }
 
 
-# --- time formats -------------------------------------------------------------------------------
-
-
-def _ms_z(us: int) -> str:
-    """SQLite's strftime('%Y-%m-%dT%H:%M:%fZ'): costs.db defaults, planner rows."""
-    return us_to_datetime(us).strftime("%Y-%m-%dT%H:%M:%S.") + f"{us // 1000 % 1000:03d}Z"
-
-
-def _ms_iso(us: int) -> str:
-    """isoformat() of a millisecond timestamp: worker rows ingested from Claude Code JSONL."""
-    return iso_utc(us - us % 1000)
-
-
-def _sqlite_now(us: int) -> str:
-    """SQLite CURRENT_TIMESTAMP: marcus.db `stored_at`."""
-    return us_to_datetime(us).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _epoch(us: int) -> str:
-    return f"{us / _US:.6f}"
-
-
 def _dump(path: Path, obj: object) -> None:
     """Write JSON the way Marcus's writers do: indent 2, default=str, ASCII-escaped."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
-
-
-# --- derived facts ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -181,10 +163,6 @@ class _State:
         return project.name.lower().replace(" ", "-")
 
 
-def _hex(rng: random.Random) -> str:
-    return uuid.UUID(int=rng.getrandbits(128), version=4).hex
-
-
 def _task_end(task: Task) -> int:
     """When the task last changed: its last progress report, else its assignment or creation."""
     if task.steps:
@@ -197,7 +175,7 @@ def _creation_times(world: World) -> dict[int, int]:
     k: Counter[int] = Counter()
     out = {}
     for t in world.tasks:
-        out[t.index] = t.created_us + 20 * _SEC + k[t.project] * 50_000
+        out[t.index] = t.created_us + 20 * US + k[t.project] * 50_000
         k[t.project] += 1
     return out
 
@@ -227,7 +205,7 @@ def _draw_facts(world: World) -> _State:
             affected = tuple(sorted({others[rng.randrange(len(others))].task_id for _ in range(2)}))
             state.decisions.append(
                 _Decision(
-                    f"dec_{n_per_process[task.process]}_{_epoch(us)}",
+                    f"dec_{n_per_process[task.process]}_{epoch_seconds(us)}",
                     task,
                     us,
                     f"Use {rng.choice(_CHOICES)} for {task.name.split(' ', 1)[1].lower()}",
@@ -244,38 +222,35 @@ def _draw_facts(world: World) -> _State:
                 )
             )
         if task.status == "done" and rng.random() < 0.35:
-            us = task.steps[-1].at_us - rng.randrange(_MIN, 4 * _MIN)
+            us = task.steps[-1].at_us - rng.randrange(MIN, 4 * MIN)
             fname = task.name.lower().replace(" ", "_") + "_design.md"
             size = rng.randrange(900, 9000)
             state.artifacts.append(
                 _Artifact(
-                    f"art_{task.task_id}_{_epoch(us)}",
+                    f"art_{task.task_id}_{epoch_seconds(us)}",
                     task,
                     us,
                     fname,
                     size,
                     hashlib.sha256(f"{task.task_id}:{fname}:{size}".encode()).hexdigest(),
-                    _hex(rng),
+                    hex_id(rng),
                 )
             )
     return state
 
 
-# --- costs.db -----------------------------------------------------------------------------------
-
-
 def _prices(world: World) -> list[dict[str, Any]]:
     """Seed prices from 2026-05-11, then dashboard overrides with later `effective_from`s."""
     seed = iso_utc(epoch_us(SEED_PRICES_FROM))
-    later = world.start_us + _DAY + 12 * _HOUR
+    later = world.start_us + DAY + 12 * HOUR
     rows = [
         ("claude-sonnet-4-5", "anthropic", seed, 3.0, 3.75, 0.3, 15.0, "default"),
         ("claude-sonnet-4-5", "anthropic", iso_utc(later), 3.3, 4.125, 0.33, 16.5, "cato"),
         ("claude-opus-4-1", "anthropic", seed, 15.0, 18.75, 1.5, 75.0, "default"),
-        ("claude-opus-4-1", "anthropic", iso_utc(later + 6 * _HOUR), 12.0, 15.0, 1.2, 60.0, "cato"),
+        ("claude-opus-4-1", "anthropic", iso_utc(later + 6 * HOUR), 12.0, 15.0, 1.2, 60.0, "cato"),
         ("claude-haiku-4-5", "anthropic", seed, 1.0, 1.25, 0.1, 5.0, "default"),
         ("gpt-5", "openai", seed, 1.25, None, 0.125, 10.0, "default"),
-        ("gpt-5", "openai", iso_utc(world.start_us + 6 * _HOUR), 1.1, None, 0.11, 9.0, "cato"),
+        ("gpt-5", "openai", iso_utc(world.start_us + 6 * HOUR), 1.1, None, 0.11, 9.0, "cato"),
     ]
     return [dict(zip(COSTS_DB_COLUMNS["model_prices"], row, strict=True)) for row in rows]
 
@@ -334,7 +309,7 @@ class _Costs:
                 cache_read_tokens=0,
                 output_tokens=tokens_out,
                 latency_ms=rng.randrange(800, 30000),
-                timestamp=_ms_z(us),
+                timestamp=ms_z(us),
                 **kw,
             )
         )
@@ -348,13 +323,13 @@ class _Costs:
         rng = self.state.rng
         assert task.assigned_us is not None and task.agent is not None
         agent = self.state.world.agents[task.agent]
-        end = max(_task_end(task), task.assigned_us + 10 * _MIN)
-        n = max(3, min(14, (end - task.assigned_us) // (6 * _MIN)))
+        end = max(_task_end(task), task.assigned_us + 10 * MIN)
+        n = max(3, min(14, (end - task.assigned_us) // (6 * MIN)))
         session = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         retry: str | None = None
         for turn in range(n):
-            us = task.assigned_us + 20 * _SEC + (end - task.assigned_us - 30 * _SEC) * turn // n
-            us += rng.randrange(0, 20 * _SEC)
+            us = task.assigned_us + 20 * US + (end - task.assigned_us - 30 * US) * turn // n
+            us += rng.randrange(0, 20 * US)
             ok = retry is not None or rng.random() >= 0.015
             sub = rng.random() < 0.04
             self.events.append(
@@ -379,10 +354,10 @@ class _Costs:
                     latency_ms=rng.randrange(1500, 60000),
                     session_id=session,
                     turn_index=turn,
-                    request_id="req_" + _hex(rng)[:24],
+                    request_id="req_" + hex_id(rng)[:24],
                     status="ok" if ok else "error",
                     error_type=None if ok else "overloaded_error",
-                    timestamp=_ms_iso(us),
+                    timestamp=ms_iso(us),
                     was_retry=1 if retry else 0,
                     retry_reason=retry,
                 )
@@ -394,16 +369,16 @@ class _Costs:
     def failed_create(self, us: int, name: str, path: str, note: str, *, retried: bool) -> None:
         """A create_project that failed: its calls stay under the `pending:<hex>` placeholder."""
         rng = self.state.rng
-        pending, run = f"pending:{_hex(rng)}", f"run_{_hex(rng)[:16]}"
+        pending, run = f"pending:{hex_id(rng)}", f"run_{hex_id(rng)[:16]}"
         if retried:
             self.planner(us, run, pending, "decompose_prd", error_type="timeout", status="error")
             self.planner(
-                us + 95 * _SEC, run, pending, "decompose_prd", was_retry=1, retry_reason="timeout"
+                us + 95 * US, run, pending, "decompose_prd", was_retry=1, retry_reason="timeout"
             )
         else:
             self.planner(us, run, pending, "decompose_prd")
             self.planner(
-                us + 40 * _SEC,
+                us + 40 * US,
                 run,
                 pending,
                 "generate_task_detail",
@@ -418,7 +393,7 @@ class _Costs:
                 path=path,
                 project_name=name,
                 started_at=iso_utc(us),
-                ended_at=iso_utc(us + 100 * _SEC),
+                ended_at=iso_utc(us + 100 * US),
                 total_tasks=0,
                 completed_tasks=0,
                 blocked_tasks=0,
@@ -431,7 +406,7 @@ def _write_costs(state: _State, path: Path) -> dict[str, Any]:
     world, rng = state.world, state.rng
     costs = _Costs(state)
     # Before the seed prices (so unpriced): a failed create_project and calls with no project.
-    early = min(world.start_us, epoch_us(SEED_PRICES_FROM)) - 3 * _DAY + 14 * _HOUR
+    early = min(world.start_us, epoch_us(SEED_PRICES_FROM)) - 3 * DAY + 14 * HOUR
     costs.failed_create(
         early,
         "Inventory Bot - Main Board",
@@ -440,26 +415,24 @@ def _write_costs(state: _State, path: Path) -> dict[str, Any]:
         retried=True,
     )
     for k in range(3):
-        costs.planner(
-            early + _DAY + k * 7 * _MIN, "run_unassigned", "unassigned", "classify_intent"
-        )
-    runs = {p.index: f"run_{_hex(rng)[:16]}" for p in world.projects}
+        costs.planner(early + DAY + k * 7 * MIN, "run_unassigned", "unassigned", "classify_intent")
+    runs = {p.index: f"run_{hex_id(rng)[:16]}" for p in world.projects}
     for p in world.projects:
-        costs.planner(p.created_us + 2 * _SEC, runs[p.index], p.cost_id, "decompose_prd")
+        costs.planner(p.created_us + 2 * US, runs[p.index], p.cost_id, "decompose_prd")
         for t in world.tasks:
             if t.project == p.index:
                 created = state.created[t.index] - 10_000
                 costs.planner(created, runs[p.index], p.cost_id, "generate_task_detail", t)
         costs.seen(costs.projects, p.cost_id, p.registry_name, p.created_us)
     costs.failed_create(
-        world.processes[-1].start_us + 2 * _HOUR + rng.randrange(0, _HOUR),
+        world.processes[-1].start_us + 2 * HOUR + rng.randrange(0, HOUR),
         "Warehouse Robots - Main Board",
         "marcus",
         "create_project failed: structured output did not validate",
         retried=False,
     )
     for proc in world.processes:
-        costs.planner(proc.start_us + 30 * _SEC, "run_unassigned", "unassigned", "classify_intent")
+        costs.planner(proc.start_us + 30 * US, "run_unassigned", "unassigned", "classify_intent")
     for task in world.tasks:
         if task.assigned_us is None:
             continue
@@ -468,14 +441,14 @@ def _write_costs(state: _State, path: Path) -> dict[str, Any]:
             task.assigned_us + 1_500_000, run, p.cost_id, "generate_task_instructions", task
         )
         if task.status == "blocked":
-            costs.planner(task.steps[-1].at_us + 2 * _SEC, run, p.cost_id, "analyze_blocker", task)
+            costs.planner(task.steps[-1].at_us + 2 * US, run, p.cost_id, "analyze_blocker", task)
         costs.worker_turns(task, run, p)
 
     budgets = [
         {
             "project_id": p.cost_id,
             "budget_usd": usd,
-            "set_at": _ms_z(p.created_us + _HOUR),
+            "set_at": ms_z(p.created_us + HOUR),
             "note": note,
         }
         for p, usd, note in zip(world.projects, (25.0, 10.0), ("demo cap", None), strict=False)
@@ -537,7 +510,7 @@ def _write_costs(state: _State, path: Path) -> dict[str, Any]:
                 conn,
                 table,
                 [
-                    {key: k, "name": n, "first_seen": _ms_z(a), "last_seen": _ms_z(b)}
+                    {key: k, "name": n, "first_seen": ms_z(a), "last_seen": ms_z(b)}
                     for k, (n, a, b) in seen.items()
                 ],
             )
@@ -577,14 +550,11 @@ def _cost_figures(conn: sqlite3.Connection) -> dict[str, Any]:
     }
 
 
-# --- kanban.db ----------------------------------------------------------------------------------
-
-
 def _kanban_task(state: _State, task: Task) -> dict[str, Any]:
     p = state.world.projects[task.project]
     assigned = task.assigned_us is not None
     done = task.completed_us
-    actual = (done - task.assigned_us) / _HOUR if done and task.assigned_us else 0.0
+    actual = (done - task.assigned_us) / HOUR if done and task.assigned_us else 0.0
     row = dict.fromkeys(KANBAN_DB_COLUMNS["tasks"])
     row.update(
         id=task.task_id,
@@ -622,7 +592,7 @@ def _write_kanban(state: _State, path: Path) -> dict[str, Any]:
             continue
         aid = state.agent_id(task)
         text = f"📋 Task assigned to {aid} at {iso_utc(task.assigned_us)}"
-        comments.append((task.assigned_us + 2 * _SEC, text, "system", task))
+        comments.append((task.assigned_us + 2 * US, text, "system", task))
         for step in task.steps:
             if step.status != "blocked":
                 text = f"📊 Progress: {step.progress}% - {step.message}"
@@ -633,7 +603,7 @@ def _write_kanban(state: _State, path: Path) -> dict[str, Any]:
             comments.append((step.at_us + 5000, text, "system", task))
             blockers.append(
                 {
-                    "id": _hex(rng),
+                    "id": hex_id(rng),
                     "task_id": task.task_id,
                     "description": step.message,
                     "severity": severity,
@@ -666,7 +636,7 @@ def _write_kanban(state: _State, path: Path) -> dict[str, Any]:
             "comments",
             [
                 {
-                    "id": _hex(rng),
+                    "id": hex_id(rng),
                     "task_id": t.task_id,
                     "content": text,
                     "author": who,
@@ -686,9 +656,6 @@ def _write_kanban(state: _State, path: Path) -> dict[str, Any]:
         "kanban_labels": len(labels),
         "kanban_attachments": len(attachments),
     }
-
-
-# --- marcus.db ----------------------------------------------------------------------------------
 
 
 def _decision_record(state: _State, d: _Decision, *, history: bool) -> dict[str, Any]:
@@ -739,7 +706,7 @@ def _events(state: _State) -> list[tuple[str, str, dict[str, Any], int]]:
     for p in world.projects:
         per_process[0].append(
             (
-                p.created_us + 3 * _SEC,
+                p.created_us + 3 * US,
                 "project_created",
                 "marcus",
                 {"project_id": p.registry_id, "project_name": p.registry_name},
@@ -750,7 +717,7 @@ def _events(state: _State) -> list[tuple[str, str, dict[str, Any], int]]:
             a = world.agents[agent]
             per_process[proc.index].append(
                 (
-                    lo + 2 * _SEC,
+                    lo + 2 * US,
                     "agent_registered",
                     a.agent_id,
                     {"agent_id": a.agent_id, "role": a.role, "skills": list(a.skills)},
@@ -763,7 +730,7 @@ def _events(state: _State) -> list[tuple[str, str, dict[str, Any], int]]:
         out = per_process[task.process]
         base = {"task_id": task.task_id, "agent_id": aid}
         out.append(
-            (task.assigned_us + _SEC, "task_assigned", "marcus", {**base, "task_name": task.name})
+            (task.assigned_us + US, "task_assigned", "marcus", {**base, "task_name": task.name})
         )
         for step in task.steps:
             kind = {"completed": "task_completed", "blocked": "task_blocked"}.get(
@@ -779,7 +746,7 @@ def _events(state: _State) -> list[tuple[str, str, dict[str, Any], int]]:
     for events in per_process:
         events.sort(key=lambda e: e[0])
         for n, (us, kind, source, data) in enumerate(events, start=1):
-            key = f"evt_{n}_{_epoch(us)}"
+            key = f"evt_{n}_{epoch_seconds(us)}"
             record = {
                 "event_id": key,
                 "timestamp": iso_utc(us),
@@ -804,7 +771,7 @@ def _write_marcus_db(state: _State, path: Path) -> dict[str, Any]:
         rows.append(("artifacts", a.artifact_id, _artifact_record(state, a), a.us))
     for p in world.projects:
         # Planning outcomes are written by the creator, keyed by kanban id, agent "Marcus".
-        done_us = p.created_us + 90 * _SEC
+        done_us = p.created_us + 90 * US
         key = f"planning_{p.kanban_id}_Marcus_{iso_utc(done_us)}"
         rows.append(
             (
@@ -838,11 +805,11 @@ def _write_marcus_db(state: _State, path: Path) -> dict[str, Any]:
         # A process restart between start and end loses the outcome (Marcus undercounts).
         if rng.random() < 0.1:
             continue
-        actual = (end.at_us - task.assigned_us) / _HOUR
+        actual = (end.at_us - task.assigned_us) / HOUR
         rows.append(
             (
                 "task_outcomes",
-                f"{task.task_id}_{aid}_{_epoch(end.at_us)}",
+                f"{task.task_id}_{aid}_{epoch_seconds(end.at_us)}",
                 {
                     "task_id": task.task_id,
                     "agent_id": aid,
@@ -879,7 +846,7 @@ def _write_marcus_db(state: _State, path: Path) -> dict[str, Any]:
                     "common_blockers": {},
                     "peak_performance_hours": sorted(rng.sample(range(8, 20), 3)),
                 },
-                world.end_us - _HOUR,
+                world.end_us - HOUR,
             )
         )
     for task in world.tasks:
@@ -909,14 +876,11 @@ def _write_marcus_db(state: _State, path: Path) -> dict[str, Any]:
         conn.executemany(
             "INSERT OR REPLACE INTO persistence (collection, key, data, stored_at) "
             "VALUES (?, ?, ?, ?)",
-            [(c, k, json.dumps(d, default=str), _sqlite_now(us)) for c, k, d, us in rows],
+            [(c, k, json.dumps(d, default=str), sqlite_now(us)) for c, k, d, us in rows],
         )
     return {
         "persistence_rows_by_collection": dict(sorted(Counter(r[0] for r in rows).items())),
     }
-
-
-# --- JSON state files ---------------------------------------------------------------------------
 
 
 def _projects_json(state: _State) -> tuple[dict[str, Any], str]:
@@ -962,7 +926,7 @@ def _assignments_json(state: _State) -> dict[str, Any]:
         end = world.processes[task.process or 0].end_us
         if k % 2:
             # The lease manager re-saved the entry, passing the old assigned_at as task_data.
-            renewed = min(task.assigned_us + 35 * _MIN, end - _MIN)
+            renewed = min(task.assigned_us + 35 * MIN, end - MIN)
             entry: dict[str, Any] = {
                 "task_id": task.task_id,
                 "assigned_at": iso_utc(renewed),
@@ -990,7 +954,7 @@ def _subtasks_json(state: _State) -> dict[str, Any]:
     chosen = [t for t in world.tasks if t.assigned_us is not None and t.estimated_hours >= 6][:12]
     for task in chosen:
         assert task.assigned_us is not None
-        at = task.assigned_us + 30 * _SEC
+        at = task.assigned_us + 30 * US
         if task.status == "done":
             statuses = ("done", "done", "done")
         else:
@@ -1064,7 +1028,7 @@ def _learned_patterns_json(state: _State) -> dict[str, Any]:
                 "project_name": p.registry_name,
                 "outcome": {
                     "successful": len(done) == len(tasks),
-                    "completion_time_days": round((world.end_us - p.created_us) / _DAY, 2),
+                    "completion_time_days": round((world.end_us - p.created_us) / DAY, 2),
                     "quality_score": round(rng.uniform(0.6, 0.95), 3),
                     "cost": round(len(done) * rng.uniform(0.2, 0.6), 2),
                     "failure_reasons": sorted({t.blocker_type or "" for t in tasks} - {""}),
@@ -1093,7 +1057,7 @@ def _learned_patterns_json(state: _State) -> dict[str, Any]:
                 "implementation_patterns": {"api": "rest", "tests": "pytest"},
                 "success_factors": ["clear acceptance criteria", "small tasks"],
                 "risk_factors": ["unclear API contracts"] if any(t.blocker for t in tasks) else [],
-                "extracted_at": iso_utc(world.end_us - 30 * _MIN),
+                "extracted_at": iso_utc(world.end_us - 30 * MIN),
                 "confidence_score": round(rng.uniform(0.5, 0.9), 3),
             }
         )
@@ -1143,7 +1107,7 @@ def _project_history(state: _State, where: Path) -> list[Path]:
         counts = Counter(t.status for t in tasks)
         ends = [t.completed_us for t in done if t.completed_us is not None]
         actual = sum(
-            (t.completed_us - t.assigned_us) / _HOUR
+            (t.completed_us - t.assigned_us) / HOUR
             for t in done
             if t.completed_us is not None and t.assigned_us is not None
         )
@@ -1153,7 +1117,7 @@ def _project_history(state: _State, where: Path) -> list[Path]:
             {
                 "project_id": p.registry_id,
                 "project_name": p.registry_name,
-                "snapshot_timestamp": iso_utc(world.end_us - 20 * _MIN),
+                "snapshot_timestamp": iso_utc(world.end_us - 20 * MIN),
                 "completion_status": "completed" if len(done) == len(tasks) else "stalled",
                 "task_statistics": {
                     "total_tasks": len(tasks),
@@ -1165,7 +1129,7 @@ def _project_history(state: _State, where: Path) -> list[Path]:
                 "timing": {
                     "project_started": iso_utc(p.created_us),
                     "project_completed": iso_utc(max(ends)) if len(done) == len(tasks) else None,
-                    "total_duration_hours": round((world.end_us - p.created_us) / _HOUR, 2),
+                    "total_duration_hours": round((world.end_us - p.created_us) / HOUR, 2),
                     "estimated_hours": estimated,
                     "actual_hours": round(actual, 2),
                     "estimation_accuracy": round(actual / estimated, 3) if estimated else None,
@@ -1189,7 +1153,7 @@ def _project_history(state: _State, where: Path) -> list[Path]:
 
 def _error_monitoring_json(state: _State) -> dict[str, Any]:
     world = state.world
-    stamps = [world.end_us - 2 * _HOUR, world.end_us - _HOUR]
+    stamps = [world.end_us - 2 * HOUR, world.end_us - HOUR]
     return {
         "patterns": {},
         "metrics_history": [
@@ -1206,9 +1170,6 @@ def _error_monitoring_json(state: _State) -> dict[str, Any]:
         ],
         "last_updated": iso_utc(stamps[-1]),
     }
-
-
-# --- entry point --------------------------------------------------------------------------------
 
 
 def _relative(paths: Iterable[Path], out: Path) -> list[str]:

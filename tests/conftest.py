@@ -33,7 +33,7 @@ def prefect_api() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def sample_tree(tmp_path_factory: pytest.TempPathFactory) -> object:
     """Synthetic Marcus data (3 days, scale 1) shared read-only by tests of the session."""
-    from marcus_sample.logs import write_sample
+    from marcus_sample import write_sample
 
     return write_sample(tmp_path_factory.mktemp("sample") / "marcus-sample", days=3, scale=1.0)
 

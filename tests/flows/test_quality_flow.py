@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.quality import QualityFailed, quality
-from marcus_sample.logs import write_sample
+from marcus_sample import write_sample
 from warehouse.quality import QualityReport
 from warehouse.settings import load_settings
 from warehouse.sources.registry import ingest_named, ingest_unit_names

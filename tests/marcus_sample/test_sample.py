@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from marcus_sample.logs import DATASETS, SampleSummary, build_world, write_sample
+from marcus_sample import SampleSummary, build_world, write_sample
+from marcus_sample.logs import DATASETS
 
 pytestmark = pytest.mark.unit
 

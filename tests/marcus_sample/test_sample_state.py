@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from marcus_sample.logs import SampleSummary, build_world, write_sample
+from marcus_sample import SampleSummary, build_world, write_sample
 from marcus_sample.state import (
     COSTS_DB_COLUMNS,
     KANBAN_DB_COLUMNS,

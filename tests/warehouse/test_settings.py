@@ -2,7 +2,7 @@
 
 import duckdb
 
-from marcus_sample.logs import write_sample
+from marcus_sample import write_sample
 from warehouse.quality import data_docs_dir
 from warehouse.settings import load_settings
 from warehouse.sources.registry import ingest_named

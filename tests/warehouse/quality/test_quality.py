@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from marcus_sample.logs import SampleSummary, write_sample
+from marcus_sample import SampleSummary, write_sample
 from marcus_sample.state import create_costs_db
 from warehouse.quality import (
     VOLUME_CHECK,
