@@ -4,7 +4,7 @@
                                 [--sweep-chunk-mb 32,96,256]
 
 1. Ensures >= 1 GB of sample audit JSONL under DIR (default ./bench-data), written by
-   `warehouse.sample.write_sample` with a fixed seed and reused while its manifest matches.
+   `marcus_sample.write_sample` with a fixed seed and reused while its manifest matches.
 2. Anchor: DuckDB `read_json(..., ignore_errors=true)` → `COPY ... PARTITION_BY (date)` over the
    same audit files, in a process of its own.
 3. Seneca: a full `ingest_stream` of audit_events into a fresh lake, in a process of its own.
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_SOURCE = ROOT / "warehouse" / "sample.py"
+SAMPLE_SOURCES = ROOT / "marcus_sample"
 DEFAULT_DATA = ROOT / "bench-data"
 MANIFEST = "bench_manifest.json"
 MANIFEST_VERSION = 1
@@ -215,8 +215,12 @@ def _with_bad_lines(text: str, every: int, rng: random.Random) -> tuple[str, int
 # --- sample data ----------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+def _sources_sha256(package: Path) -> str:
+    """One digest over the generator's modules: a change to any of them regenerates the data."""
+    digest = hashlib.sha256()
+    for path in sorted(package.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def audit_files(data: Path) -> list[Path]:
@@ -259,7 +263,7 @@ def ensure_sample(data: Path, days: int, scale: float) -> dict[str, Any]:
         "days": days,
         "scale": scale,
         "seed": SEED,
-        "sample_sha256": _sha256(SAMPLE_SOURCE),
+        "sample_sha256": _sources_sha256(SAMPLE_SOURCES),
     }
     path = data / MANIFEST
     if path.exists():
