@@ -46,10 +46,11 @@ from warehouse.quality.runner import NOW_PARAMETER, SuiteRunner
 from warehouse.quality.suites import (
     CROSS_CHECKS,
     SEVERITIES,
-    SUITES_DIR,
+    SUITES_PACKAGE,
     QualityConfigError,
     Suite,
     load_suites,
+    suites_dir,
 )
 from warehouse.quality.volume import VOLUME_CHECK, volume_check
 
@@ -63,7 +64,7 @@ __all__ = [
     "NOW_PARAMETER",
     "SAMPLE_ROWS",
     "SEVERITIES",
-    "SUITES_DIR",
+    "SUITES_PACKAGE",
     "VOLUME_CHECK",
     "BatchOutcome",
     "CheckResult",
@@ -86,6 +87,7 @@ __all__ = [
     "pending_batches",
     "register_external_tables",
     "run_cross_checks",
+    "suites_dir",
     "summarise",
     "validate_batch",
     "validate_batches",

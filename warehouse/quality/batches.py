@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 
 from warehouse.quality.results import LINEAGE, BatchOutcome, CheckResult, error_result
 from warehouse.quality.runner import SuiteRunner
-from warehouse.quality.suites import SUITES_DIR, Suite, load_suites
+from warehouse.quality.suites import Suite, load_suites
 from warehouse.quality.volume import volume_check
 from warehouse.settings import Settings
 from warehouse.sources.datasets import STREAMS, StreamDataset
@@ -153,10 +154,12 @@ def validate_batch(
 
 def data_docs_dir(lake: Lake) -> Path:
     """Where GX Data Docs are built."""
-    return lake.root / "reports" / "data_docs"
+    return lake.data_docs_dir
 
 
-def new_runner(settings: Settings, directory: Path = SUITES_DIR, docs: bool = True) -> SuiteRunner:
+def new_runner(
+    settings: Settings, directory: Traversable | None = None, docs: bool = True
+) -> SuiteRunner:
     """A SuiteRunner over every suite, building Data Docs under <lake>/reports/ if `docs`."""
     lake = Lake(settings.lake)
     return SuiteRunner(load_suites(directory), data_docs_dir(lake) if docs else None)
@@ -167,7 +170,7 @@ def validate_batches(
     catalog: Catalog,
     run_id: str,
     batches: Iterable[PendingBatch],
-    directory: Path = SUITES_DIR,
+    directory: Traversable | None = None,
     docs: bool = True,
 ) -> list[BatchOutcome]:
     """Validate each pending batch in order with one GX context."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import duckdb
@@ -15,9 +15,9 @@ from warehouse.quality.results import SAMPLE_ROWS, CheckResult, plain
 from warehouse.quality.suites import (
     CROSS_CHECKS,
     SEVERITIES,
-    SUITES_DIR,
     QualityConfigError,
     read_document,
+    suites_dir,
 )
 from warehouse.settings import Settings
 from warehouse.store.catalog import Catalog
@@ -39,11 +39,11 @@ class CrossCheck:
 
 
 def load_cross_checks(
-    directory: Path = SUITES_DIR,
+    directory: Traversable | None = None,
 ) -> tuple[list[CrossCheck], dict[str, dict[str, Any]]]:
-    """The cross-dataset checks and the external tables they read."""
-    path = directory / CROSS_CHECKS
-    if not path.exists():
+    """The cross-dataset checks under `directory` (default: the installed ones) and their tables."""
+    path = suites_dir(directory) / CROSS_CHECKS
+    if not path.is_file():
         return [], {}
     document = read_document(path)
     checks = []
@@ -137,7 +137,7 @@ def run_cross_checks(
 
 
 def cross_dataset_checks(
-    settings: Settings, catalog: Catalog, run_id: str, directory: Path = SUITES_DIR
+    settings: Settings, catalog: Catalog, run_id: str, directory: Traversable | None = None
 ) -> list[CheckResult]:
     """Run the cross-dataset checks over the whole lake and record them (batch NULL)."""
     checks, external = load_cross_checks(directory)

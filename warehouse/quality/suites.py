@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from warehouse.errors import SenecaError
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "expectations"
+SUITES_PACKAGE = "expectations"
 CROSS_CHECKS = "cross_dataset.json"
 SEVERITIES = ("critical", "warning")
 
@@ -23,7 +24,7 @@ class Suite:
     """One dataset's expectation suite as loaded from its JSON file."""
 
     dataset: str
-    path: Path
+    path: Traversable
     document: dict[str, Any]
 
     @property
@@ -61,15 +62,24 @@ class Suite:
         return names
 
 
-def load_suites(directory: Path = SUITES_DIR) -> dict[str, Suite]:
-    """Every suite under `directory`, by dataset; malformed files raise QualityConfigError."""
+def suites_dir(directory: Traversable | None = None) -> Traversable:
+    """`directory`, or the suites installed as package data with the `expectations` package."""
+    return files(SUITES_PACKAGE) if directory is None else directory
+
+
+def load_suites(directory: Traversable | None = None) -> dict[str, Suite]:
+    """Every suite under `directory` (default: the installed ones), by dataset.
+
+    Malformed files raise QualityConfigError.
+    """
     suites: dict[str, Suite] = {}
-    for path in sorted(directory.glob("*.json")):
+    found = [p for p in suites_dir(directory).iterdir() if p.name.endswith(".json")]
+    for path in sorted(found, key=lambda p: p.name):
         if path.name == CROSS_CHECKS:
             continue
         document = read_document(path)
         name = document.get("name")
-        if name != path.stem:
+        if name != path.name.removesuffix(".json"):
             raise QualityConfigError(f"{path}: suite name {name!r} must equal the file name")
         expectations = document.get("expectations")
         if not isinstance(expectations, list) or not expectations:
@@ -85,7 +95,7 @@ def load_suites(directory: Path = SUITES_DIR) -> dict[str, Suite]:
     return suites
 
 
-def read_document(path: Path) -> dict[str, Any]:
+def read_document(path: Traversable) -> dict[str, Any]:
     """The JSON object in a suite or check file; anything else raises QualityConfigError."""
     try:
         document = json.loads(path.read_text())
