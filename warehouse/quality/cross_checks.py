@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -70,13 +71,7 @@ def register_external_tables(
             problems[name] = f"{path} does not exist"
             continue
         try:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-            try:
-                cursor = conn.execute(spec["sql"])
-                names = [c[0] for c in cursor.description]
-                rows = cursor.fetchall()
-            finally:
-                conn.close()
+            names, rows = read_external_table(path, spec["sql"])
         except sqlite3.Error as exc:
             problems[name] = f"{path}: {exc}"
             continue
@@ -85,6 +80,21 @@ def register_external_tables(
             table = pa.table({n: pa.array([], pa.string()) for n in names})
         db.register(name, table)
     return problems
+
+
+def read_external_table(path: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of `sql` on the SQLite database at `path`, opened read-only.
+
+    Raises sqlite3.Error when the database cannot be read.
+    """
+    # Read-only by URI (`mode=ro`): a check must never create or write to a Marcus database.
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        cursor = conn.execute(sql)
+        names = [c[0] for c in cursor.description]
+        return names, cursor.fetchall()
+    finally:
+        conn.close()
 
 
 def run_cross_checks(
