@@ -58,6 +58,16 @@ class Lake:
         """Create the lake root."""
         self.root.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def reports_dir(self) -> Path:
+        """Directory of quality reports: the results export and GX Data Docs."""
+        return self.root / "reports"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        """Where GX Data Docs are built."""
+        return self.reports_dir / "data_docs"
+
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes."""

@@ -45,7 +45,7 @@ _JSON_COLUMNS = ("kwargs", "observed", "unexpected_sample")
 
 def results_path(lake: Lake) -> Path:
     """Where the `quality_results` view's Parquet export lives."""
-    return lake.root / "reports" / RESULTS_FILE
+    return lake.reports_dir / RESULTS_FILE
 
 
 def quality_views(catalog: Catalog, lake: Lake, live: LiveFiles) -> list[str]:

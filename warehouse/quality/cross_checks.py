@@ -1,0 +1,163 @@
+"""Cross-dataset checks: DuckDB SQL over the lake's views, each returning its violating rows."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.quality.results import SAMPLE_ROWS, CheckResult, plain
+from warehouse.quality.suites import (
+    CROSS_CHECKS,
+    SEVERITIES,
+    QualityConfigError,
+    read_document,
+    suites_dir,
+)
+from warehouse.settings import Settings
+from warehouse.store.catalog import Catalog
+from warehouse.store.lake import Lake
+from warehouse.views.build import open_views
+
+# Cross-dataset checks are not GX expectations: their rows name them so.
+CROSS_CHECK = "seneca_cross_dataset_check"
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """A DuckDB query over the lake's views returning the rows that violate a rule."""
+
+    name: str
+    description: str
+    severity: str
+    sql: str
+
+
+def load_cross_checks(
+    directory: Traversable | None = None,
+) -> tuple[list[CrossCheck], dict[str, dict[str, Any]]]:
+    """The cross-dataset checks under `directory` (default: the installed ones) and their tables."""
+    path = suites_dir(directory) / CROSS_CHECKS
+    if not path.is_file():
+        return [], {}
+    document = read_document(path)
+    checks = []
+    for i, item in enumerate(document.get("checks", [])):
+        if item.get("severity") not in SEVERITIES or not item.get("name") or not item.get("sql"):
+            raise QualityConfigError(
+                f"{path}: check {i} needs a name, sql and severity in {', '.join(SEVERITIES)}"
+            )
+        checks.append(
+            CrossCheck(item["name"], item.get("description", ""), item["severity"], item["sql"])
+        )
+    return checks, dict(document.get("external_tables", {}))
+
+
+def register_external_tables(
+    db: duckdb.DuckDBPyConnection, settings: Settings, tables: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """Load Marcus's own SQLite views (read-only) into `db`; returns problems by table name."""
+    problems: dict[str, str] = {}
+    for name, spec in tables.items():
+        root = settings.marcus_home if spec.get("root") == "marcus_home" else settings.marcus_root
+        path = root / spec["sqlite"]
+        if not path.exists():
+            problems[name] = f"{path} does not exist"
+            continue
+        try:
+            names, rows = read_external_table(path, spec["sql"])
+        except sqlite3.Error as exc:
+            problems[name] = f"{path}: {exc}"
+            continue
+        table = pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows])
+        if not rows:
+            table = pa.table({n: pa.array([], pa.string()) for n in names})
+        db.register(name, table)
+    return problems
+
+
+def read_external_table(path: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of `sql` on the SQLite database at `path`, opened read-only.
+
+    Raises sqlite3.Error when the database cannot be read.
+    """
+    # Read-only by URI (`mode=ro`): a check must never create or write to a Marcus database.
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        cursor = conn.execute(sql)
+        names = [c[0] for c in cursor.description]
+        return names, cursor.fetchall()
+    finally:
+        conn.close()
+
+
+def run_cross_checks(
+    db: duckdb.DuckDBPyConnection,
+    checks: Sequence[CrossCheck],
+    problems: dict[str, str] | None = None,
+) -> list[CheckResult]:
+    """Run each check in `db`; a check that cannot run (missing view) is an error result."""
+    results = []
+    for check in checks:
+        kwargs = {"name": check.name, "description": check.description}
+        try:
+            relation = db.execute(check.sql)
+            names = [c[0] for c in relation.description]
+            rows = relation.fetchall()
+        except duckdb.Error as exc:
+            missing = [f"{t}: {p}" for t, p in (problems or {}).items() if t in check.sql]
+            detail = "; ".join(missing) if missing else str(exc).splitlines()[0]
+            results.append(
+                CheckResult(
+                    dataset="cross_dataset",
+                    batch_id=None,
+                    expectation=check.name,
+                    column=None,
+                    kwargs=kwargs,
+                    severity=check.severity,
+                    success=False,
+                    error=detail,
+                )
+            )
+            continue
+        sample = [
+            {k: plain(v) for k, v in zip(names, row, strict=True)} for row in rows[:SAMPLE_ROWS]
+        ]
+        results.append(
+            CheckResult(
+                dataset="cross_dataset",
+                batch_id=None,
+                expectation=check.name,
+                column=None,
+                kwargs=kwargs,
+                severity=check.severity,
+                success=not rows,
+                observed={"violations": len(rows)},
+                unexpected_count=len(rows),
+                sample=sample,
+            )
+        )
+    return results
+
+
+def cross_dataset_checks(
+    settings: Settings, catalog: Catalog, run_id: str, directory: Traversable | None = None
+) -> list[CheckResult]:
+    """Run the cross-dataset checks over the whole lake and record them (batch NULL)."""
+    checks, external = load_cross_checks(directory)
+    if not checks:
+        return []
+    db = open_views(catalog, Lake(settings.lake))
+    try:
+        problems = register_external_tables(db, settings, external)
+        results = run_cross_checks(db, checks, problems)
+    finally:
+        db.close()
+    catalog.record_quality(None, [r.row(run_id) for r in results])
+    return results
