@@ -296,7 +296,7 @@ def ingest(
     catalog_url: CatalogOpt = None,
 ) -> None:
     """Run one incremental ingest of the Marcus streams."""
-    from warehouse.sources.registry import ingest_unit_names
+    from warehouse.ingest.registry import ingest_unit_names
 
     settings = _settings(marcus_root, marcus_home, lake, catalog_url)
     known = ingest_unit_names()

@@ -13,10 +13,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from tasks.ingest import ingest_dataset, refresh_views
 from tasks.runs import close_run, open_run
 from warehouse.errors import SenecaError
+from warehouse.ingest.registry import ingest_unit_names
 from warehouse.ingest.stream import DatasetResult
 from warehouse.runs.summary import ingest_error_lines
 from warehouse.settings import Settings, load_settings
-from warehouse.sources.registry import ingest_unit_names
 
 
 class IngestFailed(SenecaError):

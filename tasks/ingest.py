@@ -5,9 +5,9 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from tasks.reported import REPORTED
+from warehouse.ingest.registry import ingest_named
 from warehouse.ingest.stream import DatasetResult
 from warehouse.settings import Settings
-from warehouse.sources.registry import ingest_named
 from warehouse.store.catalog import Catalog
 from warehouse.store.lake import Lake
 from warehouse.views.build import write_views_db

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.quality import QualityFailed, quality
 from marcus_sample import write_sample
+from warehouse.ingest.registry import ingest_named, ingest_unit_names
 from warehouse.quality import QualityReport
 from warehouse.settings import load_settings
-from warehouse.sources.registry import ingest_named, ingest_unit_names
 from warehouse.store.catalog import Catalog, batches, runs
 
 pytestmark = pytest.mark.integration

@@ -3,9 +3,9 @@
 import duckdb
 
 from marcus_sample import write_sample
+from warehouse.ingest.registry import ingest_named
 from warehouse.quality import data_docs_dir
 from warehouse.settings import load_settings
-from warehouse.sources.registry import ingest_named
 from warehouse.store.catalog import Catalog
 from warehouse.store.lake import Lake
 from warehouse.views.build import write_views_db

@@ -1,5 +1,7 @@
 """Marcus's costs.db (`CostStore`): token_events by rowid watermark, small tables as snapshots.
 
+Its tables and their columns are declared in `warehouse.sources.datasets.costs` (`COSTS_DB`).
+
 `token_events` only grows, so each run reads the rows after the committed rowid watermark. The
 watermark lives in the catalog's `sources` table: `fingerprint` is the identity of the database
 (the key of its first event, so a replaced file with restarted rowids is a new identity), `cursor`
@@ -18,23 +20,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import urllib.parse
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
 
 from warehouse.errors import SourceError
 from warehouse.ingest.stream import DatasetResult, Lease, run_holding_lease, worker_id
 from warehouse.settings import Settings
+from warehouse.sources.datasets import ARROW_TYPES, COSTS_DB, ColumnType
+from warehouse.sources.sqlite import read_snapshot
+from warehouse.sources.sqlite import table_names as _tables
 from warehouse.sources.timestamps import parse_timestamp
 from warehouse.sources.typing_sql import QUARANTINE_SCHEMA, quote
 from warehouse.store.catalog import (
@@ -54,131 +56,20 @@ from warehouse.store.lake import (
     sha256_file,
 )
 
-UNIT = "costs_db"
-DB_NAME = "costs.db"  # under marcus_home (MARCUS_FORMATS §0)
-TOKEN_EVENTS = "token_events"
-BUSY_TIMEOUT_SECONDS = 5.0  # what CostStore itself waits for a lock
+UNIT = COSTS_DB.name
+DB_NAME = COSTS_DB.path  # under marcus_home (MARCUS_FORMATS §0)
+TOKEN_EVENTS = COSTS_DB.events.name
+BUSY_TIMEOUT_SECONDS = COSTS_DB.busy_seconds
 FETCH_ROWS = 50_000
 
-Kind = Literal["VARCHAR", "BIGINT", "DOUBLE"]
-
-# token_events columns as CostStore declares them (after its migrations), typed for the lake.
-TOKEN_EVENT_COLUMNS: tuple[tuple[str, Kind], ...] = (
-    ("event_id", "BIGINT"),
-    ("run_id", "VARCHAR"),
-    ("project_id", "VARCHAR"),
-    ("agent_id", "VARCHAR"),
-    ("agent_role", "VARCHAR"),
-    ("parent_agent_id", "VARCHAR"),
-    ("task_id", "VARCHAR"),
-    ("subtask_id", "VARCHAR"),
-    ("operation", "VARCHAR"),
-    ("tool_intent", "VARCHAR"),
-    ("provider", "VARCHAR"),
-    ("model", "VARCHAR"),
-    ("input_tokens", "BIGINT"),
-    ("cache_creation_tokens", "BIGINT"),
-    ("cache_read_tokens", "BIGINT"),
-    ("output_tokens", "BIGINT"),
-    ("total_tokens", "BIGINT"),
-    ("latency_ms", "BIGINT"),
-    ("session_id", "VARCHAR"),
-    ("turn_index", "BIGINT"),
-    ("request_id", "VARCHAR"),
-    ("status", "VARCHAR"),
-    ("error_type", "VARCHAR"),
-    ("timestamp", "VARCHAR"),
-    ("was_retry", "BIGINT"),
-    ("retry_reason", "VARCHAR"),
-)
-
-# Fields of an event that never change once written (CostStore only back-fills task_id and
-# tool_intent): an event's identity across copies of the database.
-EVENT_KEY_FIELDS = (
-    "event_id",
-    "run_id",
-    "agent_id",
-    "operation",
-    "model",
-    "timestamp",
-    "request_id",
-    "input_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
-    "output_tokens",
-)
-
-# The mutable tables, with the columns CostStore declares; other columns are kept as found.
-SNAPSHOT_TABLES: dict[str, tuple[tuple[str, Kind], ...]] = {
-    "runs": (
-        ("run_id", "VARCHAR"),
-        ("project_id", "VARCHAR"),
-        ("path", "VARCHAR"),
-        ("board_id", "VARCHAR"),
-        ("project_name", "VARCHAR"),
-        ("decomposer", "VARCHAR"),
-        ("complexity", "VARCHAR"),
-        ("provider", "VARCHAR"),
-        ("model", "VARCHAR"),
-        ("num_agents", "BIGINT"),
-        ("started_at", "VARCHAR"),
-        ("ended_at", "VARCHAR"),
-        ("total_tasks", "BIGINT"),
-        ("completed_tasks", "BIGINT"),
-        ("blocked_tasks", "BIGINT"),
-        ("budget_usd", "DOUBLE"),
-        ("notes", "VARCHAR"),
-        ("intent_fidelity_score", "DOUBLE"),
-        ("coverage_before_fill", "DOUBLE"),
-        ("coverage_after_fill", "DOUBLE"),
-        ("did_complete", "BIGINT"),
-        ("completion_pct_final", "DOUBLE"),
-        ("total_wall_time_seconds", "DOUBLE"),
-        ("prd_length_chars", "BIGINT"),
-        ("detected_tech_stack", "VARCHAR"),
-        ("started_at_tz_offset_min", "BIGINT"),
-        ("is_local_llm", "BIGINT"),
-        ("domain", "VARCHAR"),
-        ("structural_category", "VARCHAR"),
-    ),
-    "model_prices": (
-        ("model", "VARCHAR"),
-        ("provider", "VARCHAR"),
-        ("effective_from", "VARCHAR"),
-        ("input_per_million", "DOUBLE"),
-        ("cache_creation_per_million", "DOUBLE"),
-        ("cache_read_per_million", "DOUBLE"),
-        ("output_per_million", "DOUBLE"),
-        ("source", "VARCHAR"),
-    ),
-    "project_budgets": (
-        ("project_id", "VARCHAR"),
-        ("budget_usd", "DOUBLE"),
-        ("set_at", "VARCHAR"),
-        ("note", "VARCHAR"),
-    ),
-    "project_names": (
-        ("project_id", "VARCHAR"),
-        ("name", "VARCHAR"),
-        ("first_seen", "VARCHAR"),
-        ("last_seen", "VARCHAR"),
-    ),
-    "task_names": (
-        ("task_id", "VARCHAR"),
-        ("name", "VARCHAR"),
-        ("first_seen", "VARCHAR"),
-        ("last_seen", "VARCHAR"),
-    ),
+# The declared columns by table, as (name, type) pairs; other columns are kept as found.
+TOKEN_EVENT_COLUMNS = COSTS_DB.events.column_types
+EVENT_KEY_FIELDS = COSTS_DB.event_key
+SNAPSHOT_TABLES: dict[str, tuple[tuple[str, ColumnType], ...]] = {
+    t.name: t.column_types for t in COSTS_DB.snapshots
 }
-
 # Text timestamps of the snapshot tables; each also gets a parsed `<name>_ts` column.
-SNAPSHOT_TIMESTAMPS: dict[str, tuple[str, ...]] = {
-    "runs": ("started_at", "ended_at"),
-    "model_prices": ("effective_from",),
-    "project_budgets": ("set_at",),
-    "project_names": ("first_seen", "last_seen"),
-    "task_names": ("first_seen", "last_seen"),
-}
+SNAPSHOT_TIMESTAMPS: dict[str, tuple[str, ...]] = {t.name: t.timestamps for t in COSTS_DB.snapshots}
 
 COST_DATASETS = (TOKEN_EVENTS, *SNAPSHOT_TABLES)
 _PRICE_COLUMNS = (
@@ -188,18 +79,13 @@ _PRICE_COLUMNS = (
     "output_per_million",
 )
 
-_ARROW: dict[Kind, pa.DataType] = {
-    "VARCHAR": pa.string(),
-    "BIGINT": pa.int64(),
-    "DOUBLE": pa.float64(),
-}
 _TS = pa.timestamp("us", tz="UTC")
 
 
 def token_events_schema() -> pa.Schema:
     """The Arrow schema of token_events Parquet files."""
     fields = [pa.field("ts", _TS, nullable=False)]
-    fields += [pa.field(name, _ARROW[kind]) for name, kind in TOKEN_EVENT_COLUMNS]
+    fields += [pa.field(name, ARROW_TYPES[kind]) for name, kind in TOKEN_EVENT_COLUMNS]
     fields += [
         # Columns the database has beyond TOKEN_EVENT_COLUMNS, as a JSON object (else NULL).
         pa.field("raw", pa.string()),
@@ -235,14 +121,19 @@ def _key_of(values: tuple[object, ...]) -> int:
     return int.from_bytes(digest, "little")
 
 
-def _as_kind(value: object, kind: Kind) -> tuple[object, str | None]:
+def _as_kind(value: object, kind: ColumnType) -> tuple[object, str | None]:
     """`value` converted to `kind`, or the SQLite type found when it cannot be."""
     if value is None:
         return None, None
     if isinstance(value, bytes):
         return None, "blob"
-    if kind == "VARCHAR":
+    if kind in ("VARCHAR", "JSON"):
         return (value if isinstance(value, str) else str(value)), None
+    if kind == "BOOLEAN":
+        # SQLite has no booleans: CostStore-style flags are the integers 0 and 1.
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value), None
+        return None, "text" if isinstance(value, str) else "number"
     if kind == "BIGINT":
         if isinstance(value, int) and not isinstance(value, bool):
             return value, None
@@ -336,10 +227,16 @@ def type_events(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> TypedEve
 
 
 _KNOWN_EVENT_COLUMNS = frozenset(name for name, _ in TOKEN_EVENT_COLUMNS)
-_FITS: dict[Kind, tuple[type, ...]] = {"VARCHAR": (str,), "BIGINT": (int,), "DOUBLE": (float,)}
+_FITS: dict[ColumnType, tuple[type, ...]] = {
+    "VARCHAR": (str,),
+    "BIGINT": (int,),
+    "DOUBLE": (float,),
+    "BOOLEAN": (bool,),
+    "JSON": (str,),
+}
 
 
-def _all_fit(values: Sequence[object], kind: Kind) -> bool:
+def _all_fit(values: Sequence[object], kind: ColumnType) -> bool:
     """Whether every value already has the Python type of `kind` (or is NULL)."""
     accepted = _FITS[kind]
     return all(v is None or type(v) in accepted for v in values)
@@ -359,7 +256,7 @@ def snapshot_table(
         values = [row[index] for row in rows]
         converted = [_as_kind(v, kind) for v in values]
         if all(found is None for _, found in converted):
-            arrays[name] = pa.array([v for v, _ in converted], type=_ARROW[kind])
+            arrays[name] = pa.array([v for v, _ in converted], type=ARROW_TYPES[kind])
         else:
             text = [None if v is None else _json_default(v) for v in values]
             arrays[name] = pa.array(text, type=pa.string())
@@ -370,7 +267,7 @@ def snapshot_table(
     return pa.table(arrays)
 
 
-def _affinity(declared: str) -> Kind:
+def _affinity(declared: str) -> ColumnType:
     """SQLite's type affinity of a declared column type (§3.1 of its datatype rules)."""
     upper = declared.upper()
     if "INT" in upper:
@@ -386,60 +283,6 @@ def content_hash(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     for line in sorted(json.dumps(list(r), default=_json_default) for r in rows):
         digest.update(line.encode() + b"\n")
     return digest.hexdigest()
-
-
-# -- reading ----------------------------------------------------------------------------------
-def readonly_engine(path: Path, busy_timeout: float) -> sa.Engine:
-    """A read-only SQLAlchemy engine on a SQLite file (WAL-safe), one explicit BEGIN per use."""
-    url = sa.engine.URL.create(
-        "sqlite",
-        database="file:" + urllib.parse.quote(str(path.resolve())),
-        query={"mode": "ro", "uri": "true"},
-    )
-    engine = sa.create_engine(
-        url, connect_args={"timeout": busy_timeout}, poolclass=sa.pool.NullPool
-    )
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # The driver must not manage transactions: BEGIN below starts one read snapshot
-        # that every query of the run sees, whatever a writer commits meanwhile.
-        dbapi_connection.isolation_level = None
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
-
-    return engine
-
-
-@contextmanager
-def read_snapshot(path: Path, busy_timeout: float) -> Iterator[Connection]:
-    """One read transaction on the database; SQLite errors become a SourceError naming it."""
-    engine = readonly_engine(path, busy_timeout)
-    try:
-        with engine.connect() as conn, conn.begin():
-            yield conn
-    except SQLAlchemyError as exc:
-        raise SourceError(path, _sqlite_problem(exc)) from None
-    finally:
-        engine.dispose()
-
-
-def _sqlite_problem(exc: SQLAlchemyError) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    message = text[0] if text else type(exc).__name__
-    if "locked" in message or "busy" in message:
-        return f"database is locked by another process ({message})"
-    if "not a database" in message or "malformed" in message:
-        return f"not a readable SQLite database, corrupt? ({message})"
-    return message
-
-
-def _tables(conn: Connection) -> set[str]:
-    return set(
-        conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'").scalars()
-    )
 
 
 def _event_row(conn: Connection, where: str, params: dict[str, Any]) -> dict[str, Any] | None:

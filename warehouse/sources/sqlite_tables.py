@@ -1,9 +1,8 @@
 """Marcus's SQLite state (marcus.db `persistence`, kanban.db tables) as records for state history.
 
-Databases are opened read-only through SQLAlchemy with a SQLite URI (`mode=ro`), which works on
-live WAL databases with their `-wal`/`-shm` sidecars and while Marcus writes. Each database is
-read inside ONE read transaction, so every table comes from the same consistent snapshot. A
-locked or corrupt database is one SourceError naming it; the other sources continue.
+Each database is read through the one read-only engine (`warehouse.sources.sqlite`) inside ONE
+read transaction, so every table comes from the same consistent snapshot. A locked or corrupt
+database is one SourceError naming it; the other sources continue.
 """
 
 from __future__ import annotations
@@ -11,32 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import urllib.parse
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
-
 from warehouse.errors import SourceError
-from warehouse.ingest.history import (
-    ObservedSource,
-    Snapshot,
-    StateRecord,
-    canonical_json,
-    ingest_state,
-)
-from warehouse.ingest.stream import DatasetResult
+from warehouse.ingest.history import ObservedSource, Snapshot, StateRecord, canonical_json
 from warehouse.settings import Settings
+from warehouse.sources.datasets import SqliteDatabase, SqliteTable, root_dir
+from warehouse.sources.sqlite import UnreadableDatabase, read_snapshot, table_names
 from warehouse.sources.timestamps import parse_timestamp
 from warehouse.sources.typing_sql import quote
-from warehouse.store.catalog import Catalog
-
-# How long a read waits for a writer's lock before the database is reported as locked.
-BUSY_SECONDS = 10.0
 
 Row = Mapping[str, Any]
 
@@ -55,129 +40,44 @@ def _json_or_text(text: object) -> object:
         return text
 
 
-@dataclass(frozen=True)
-class Table:
-    """How one SQLite table becomes records: collection, key columns, change-time column."""
+def table_records(table: SqliteTable, rows: list[Row]) -> list[StateRecord]:
+    """One record per row, keyed by the table's key columns.
 
-    name: str
-    collection: str
-    key_columns: tuple[str, ...]
-    changed_column: str | None = None
-    # Columns holding JSON text, kept as JSON values in the record.
-    json_columns: tuple[str, ...] = ()
-
-    def records(self, rows: list[Row]) -> list[StateRecord]:
-        """One record per row: every column, keyed by the key columns."""
-        records: list[StateRecord] = []
-        for row in rows:
+    A record holds every column (JSON columns parsed), or only `data_column` for a key/value
+    table, whose `collection_column` then names the sub-collection.
+    """
+    json_columns = {c.name for c in table.columns if c.type == "JSON"}
+    records: list[StateRecord] = []
+    for row in rows:
+        collection = table.collection
+        if table.collection_column is not None:
+            collection = f"{collection}/{row[table.collection_column]}"
+        data: object
+        if table.data_column is not None:
+            data = _json_or_text(row[table.data_column])
+        else:
             data = {
-                name: _json_or_text(value) if name in self.json_columns else _value(value)
+                name: _json_or_text(value) if name in json_columns else _value(value)
                 for name, value in row.items()
                 if name != "_rowid"
             }
-            key = "/".join(str(row[c]) for c in self.key_columns)
-            changed = parse_timestamp(row[self.changed_column]) if self.changed_column else None
-            records.append(StateRecord(self.collection, key, data, changed, row["_rowid"]))
-        return records
-
-
-@dataclass(frozen=True)
-class PersistenceTable(Table):
-    """marcus.db `persistence`: a key/value table whose `collection` column splits collections."""
-
-    def records(self, rows: list[Row]) -> list[StateRecord]:
-        """One record per (collection, key): the parsed `data` JSON, as of `stored_at`."""
-        return [
-            StateRecord(
-                f"{self.collection}/{row['collection']}",
-                str(row["key"]),
-                _json_or_text(row["data"]),
-                parse_timestamp(row["stored_at"]),
-                row["_rowid"],
-            )
-            for row in rows
-        ]
-
-
-@dataclass(frozen=True)
-class Database:
-    """A Marcus SQLite database: its ingest unit, path under the Marcus root, and tables."""
-
-    unit: str
-    path: str
-    tables: tuple[Table, ...]
-
-
-MARCUS_DB = Database(
-    unit="marcus_db",
-    path="data/marcus.db",
-    tables=(PersistenceTable("persistence", "persistence", ("collection", "key"), "stored_at"),),
-)
-
-KANBAN_DB = Database(
-    unit="kanban_db",
-    path="data/kanban.db",
-    tables=(
-        Table(
-            "tasks",
-            "kanban/tasks",
-            ("id",),
-            "updated_at",
-            ("source_context", "completion_criteria", "acceptance_criteria"),
-        ),
-        Table("comments", "kanban/comments", ("id",), "created_at"),
-        Table("blockers", "kanban/blockers", ("id",), "created_at"),
-        Table("task_labels", "kanban/labels", ("task_id", "label")),
-        Table("task_dependencies", "kanban/dependencies", ("task_id", "depends_on_id")),
-        Table("attachments", "kanban/attachments", ("id",), "created_at"),
-        Table("projects", "kanban/projects", ("id",)),
-    ),
-)
-
-DATABASES: tuple[Database, ...] = (MARCUS_DB, KANBAN_DB)
-
-
-def read_only_engine(path: Path, busy_seconds: float = BUSY_SECONDS) -> Engine:
-    """A read-only (WAL-safe) SQLAlchemy engine on `path`.
-
-    Each `begin()` is one explicit SQLite transaction, so every query in it sees one snapshot.
-    """
-    location = urllib.parse.quote(str(path.resolve()))
-    engine = sa.create_engine(
-        f"sqlite:///file:{location}?mode=ro&uri=true",
-        poolclass=sa.pool.NullPool,
-        connect_args={"timeout": busy_seconds},
-    )
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # pysqlite would not BEGIN before a SELECT: take over transaction control.
-        dbapi_connection.isolation_level = None
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
-
-    return engine
-
-
-def _existing_tables(conn: Connection) -> set[str]:
-    return set(
-        conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'").scalars()
-    )
+        key = "/".join(str(row[c]) for c in table.key_columns)
+        changed = parse_timestamp(row[table.changed_column]) if table.changed_column else None
+        records.append(StateRecord(collection, key, data, changed, row["_rowid"]))
+    return records
 
 
 def read_tables(
-    path: Path, database: Database, busy_seconds: float = BUSY_SECONDS
+    path: Path, database: SqliteDatabase, busy_seconds: float | None = None
 ) -> dict[str, list[Row]]:
     """Every row (with its rowid as `_rowid`) of the database's known tables, from one snapshot.
 
     Tables the database does not have (older schema versions) are absent from the result.
     """
-    engine = read_only_engine(path, busy_seconds)
+    busy = database.busy_seconds if busy_seconds is None else busy_seconds
     try:
-        with engine.begin() as conn:
-            present = _existing_tables(conn)
+        with read_snapshot(path, busy) as conn:
+            present = table_names(conn)
             if not any(t.name in present for t in database.tables):
                 known = ", ".join(t.name for t in database.tables)
                 raise SourceError(path, f"not a Marcus {database.path} (none of: {known})")
@@ -190,25 +90,17 @@ def read_tables(
                 )
                 rows[table.name] = [dict(r) for r in result.mappings()]
         return rows
-    except SQLAlchemyError as exc:
-        raise SourceError(path, f"cannot read database: {_reason(exc)}") from None
-    finally:
-        engine.dispose()
+    except UnreadableDatabase as exc:
+        # The state databases keep the wording their operators (and tests) know.
+        hint = " (another process holds a write lock; read again next run)" if exc.locked else ""
+        raise SourceError(path, f"cannot read database: {exc.sqlite_message}{hint}") from None
 
 
-def _reason(exc: SQLAlchemyError) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    reason = text[0] if text else type(exc).__name__
-    if "locked" in reason or "busy" in reason:
-        reason += " (another process holds a write lock; read again next run)"
-    return reason
-
-
-def database_records(database: Database, rows: dict[str, list[Row]]) -> list[StateRecord]:
+def database_records(database: SqliteDatabase, rows: dict[str, list[Row]]) -> list[StateRecord]:
     """The records of every table read from one database."""
     records: list[StateRecord] = []
     for table in database.tables:
-        records.extend(table.records(rows.get(table.name, [])))
+        records.extend(table_records(table, rows.get(table.name, [])))
     return records
 
 
@@ -233,12 +125,12 @@ def _signature(path: Path) -> tuple[int, int]:
     return size, mtime
 
 
-def _snapshot(
-    path: Path, database: Database, signature: tuple[int, int], busy_seconds: float
+def read_database(
+    path: Path, database: SqliteDatabase, signature: tuple[int, int], busy_seconds: float | None
 ) -> Snapshot:
+    """The database read whole as one state snapshot; unstable if it changed since `signature`."""
     observed = dt.datetime.now(dt.UTC)
-    rows = read_tables(path, database, busy_seconds)
-    records = database_records(database, rows)
+    records = database_records(database, read_tables(path, database, busy_seconds))
     digest = hashlib.sha256()
     for record in records:
         digest.update(f"{record.collection}\0{record.key}\0".encode())
@@ -246,7 +138,7 @@ def _snapshot(
         digest.update(b"\n")
     return Snapshot(
         digest=digest.hexdigest(),
-        records=lambda: records,
+        records=partial(list, records),
         changed_at=observed,
         deleted_at=observed,
         stable=_signature(path) == signature,
@@ -254,44 +146,18 @@ def _snapshot(
 
 
 def discover_database(
-    database: Database, busy_seconds: float = BUSY_SECONDS
-) -> Callable[[Settings], tuple[list[ObservedSource], list[SourceError]]]:
-    """A discover function for `ingest_state`: the database under the Marcus root, if present."""
-
-    def discover(settings: Settings) -> tuple[list[ObservedSource], list[SourceError]]:
-        root = settings.marcus_root
-        if not root.is_dir():
-            raise SourceError(root, "Marcus directory does not exist")
-        path = root / database.path
-        if not path.is_file():
-            return [], []
-        try:
-            signature = _signature(path)
-        except SourceError as exc:
-            return [], [exc]
-        source = ObservedSource(
-            database.path,
-            signature[0],
-            signature[1],
-            lambda: _snapshot(path, database, signature, busy_seconds),
-        )
-        return [source], []
-
-    return discover
-
-
-def ingest_database(
-    settings: Settings, catalog: Catalog, database: Database, busy_seconds: float = BUSY_SECONDS
-) -> DatasetResult:
-    """Append what changed in one Marcus SQLite database to state history."""
-    return ingest_state(settings, catalog, database.unit, discover_database(database, busy_seconds))
-
-
-def ingest_marcus_db(settings: Settings, catalog: Catalog) -> DatasetResult:
-    """Append what changed in marcus.db `persistence` to state history."""
-    return ingest_database(settings, catalog, MARCUS_DB)
-
-
-def ingest_kanban_db(settings: Settings, catalog: Catalog) -> DatasetResult:
-    """Append what changed in kanban.db (tasks, comments, blockers, ...) to state history."""
-    return ingest_database(settings, catalog, KANBAN_DB)
+    settings: Settings, database: SqliteDatabase, busy_seconds: float | None = None
+) -> tuple[list[ObservedSource], list[SourceError]]:
+    """The database under its Marcus root as a state source, if present (with stat errors)."""
+    root = root_dir(settings, database.root)
+    if not root.is_dir():
+        raise SourceError(root, "Marcus directory does not exist")
+    path = root / database.path
+    if not path.is_file():
+        return [], []
+    try:
+        signature = _signature(path)
+    except SourceError as exc:
+        return [], [exc]
+    read = partial(read_database, path, database, signature, busy_seconds)
+    return [ObservedSource(database.path, signature[0], signature[1], read)], []

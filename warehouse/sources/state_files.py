@@ -1,9 +1,10 @@
 """Marcus's JSON state files (MARCUS_FORMATS §3) as records for state history.
 
-Each file is one declaration: a glob under the Marcus root and a function turning the parsed
-document into records. A file that is empty, cut off or not a JSON object is a SourceError
-naming it (Marcus rewrites some files in place, so a reader can catch one half-written): it
-is never taken to mean "every record was deleted".
+Each kind of file is declared in `warehouse.sources.datasets.state` (its glob under the Marcus
+root); its name selects the function here (`RECORDS`) turning the parsed document into records.
+A file that is empty, cut off or not a JSON object is a SourceError naming it (Marcus rewrites
+some files in place, so a reader can catch one half-written): it is never taken to mean "every
+record was deleted".
 """
 
 from __future__ import annotations
@@ -12,18 +13,15 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from warehouse.errors import SourceError
-from warehouse.ingest.history import ObservedSource, Snapshot, StateRecord, ingest_state, mtime_of
-from warehouse.ingest.stream import DatasetResult
+from warehouse.ingest.history import ObservedSource, Snapshot, StateRecord, mtime_of
 from warehouse.settings import Settings
+from warehouse.sources.datasets import StateFile, StateFiles, root_dir
 from warehouse.sources.timestamps import parse_timestamp
-from warehouse.store.catalog import Catalog
-
-UNIT = "state_files"
 
 Document = dict[str, Any]
 RecordsOf = Callable[[Path, Document], list[StateRecord]]
@@ -137,26 +135,18 @@ def error_monitor_records(path: Path, document: Document) -> list[StateRecord]:
     return records
 
 
-@dataclass(frozen=True)
-class StateFile:
-    """A kind of JSON state file: where it lives under the Marcus root and how it reads."""
-
-    pattern: str
-    records: RecordsOf
-
-
-# Earlier declarations win when a file matches several patterns (marcus_state/*.json).
-STATE_FILES: tuple[StateFile, ...] = (
-    StateFile("data/marcus_state/subtasks.json", subtask_records),
-    StateFile("data/marcus_state/*.json", file_persistence_records),
-    StateFile("data/assignments/assignments.json", assignment_records),
-    StateFile("data/token_usage.json", token_usage_records),
-    StateFile("data/learned_patterns.json", learned_pattern_records),
-    StateFile("data/project_history/*/decisions.json", project_decision_records),
-    StateFile("data/project_history/*/artifacts.json", project_artifact_records),
-    StateFile("data/project_history/*/snapshot.json", project_snapshot_records),
-    StateFile("logs/error_monitoring.json", error_monitor_records),
-)
+# How each declared state file (by name) becomes records; a new shape of file adds one here.
+RECORDS: dict[str, RecordsOf] = {
+    "subtasks": subtask_records,
+    "file_persistence": file_persistence_records,
+    "assignments": assignment_records,
+    "token_usage": token_usage_records,
+    "learned_patterns": learned_pattern_records,
+    "project_decisions": project_decision_records,
+    "project_artifacts": project_artifact_records,
+    "project_snapshots": project_snapshot_records,
+    "error_monitoring": error_monitor_records,
+}
 
 
 def parse_document(path: Path, raw: bytes) -> Document:
@@ -183,7 +173,8 @@ def parse_document(path: Path, raw: bytes) -> Document:
     return document
 
 
-def _reader(path: Path, display: str, kind: StateFile, size: int, mtime_ns: int) -> Snapshot:
+def read_state_file(path: Path, file: StateFile, size: int, mtime_ns: int) -> Snapshot:
+    """The file read whole as one state snapshot; unstable if it changed since (size, mtime_ns)."""
     try:
         raw = path.read_bytes()
         after = path.stat()
@@ -194,49 +185,34 @@ def _reader(path: Path, display: str, kind: StateFile, size: int, mtime_ns: int)
     modified = mtime_of(after.st_mtime_ns)
     return Snapshot(
         digest=hashlib.sha256(raw).hexdigest(),
-        records=lambda: kind.records(path, document),
+        records=partial(RECORDS[file.name], path, document),
         changed_at=modified,
         deleted_at=modified,
         stable=stable,
     )
 
 
-def discover_state_files(settings: Settings) -> tuple[list[ObservedSource], list[SourceError]]:
-    """Every JSON state file under the Marcus root, with its size and mtime."""
-    root = settings.marcus_root
+def discover_state_files(
+    settings: Settings, files: StateFiles
+) -> tuple[list[ObservedSource], list[SourceError]]:
+    """Every declared JSON state file under its Marcus root, with its size and mtime."""
+    root = root_dir(settings, files.root)
     if not root.is_dir():
         raise SourceError(root, "Marcus directory does not exist")
     found: list[ObservedSource] = []
     errors: list[SourceError] = []
     seen: set[Path] = set()
-    for kind in STATE_FILES:
-        for path in sorted(root.glob(kind.pattern)):
+    for file in files.files:
+        for path in sorted(root.glob(file.pattern)):
             if path in seen or not path.is_file():
                 continue
             seen.add(path)
-            display = path.relative_to(root).as_posix()
             try:
                 info = path.stat()
             except OSError as exc:
                 errors.append(SourceError(path, f"cannot stat ({exc.strerror})"))
                 continue
-            found.append(
-                ObservedSource(
-                    display,
-                    info.st_size,
-                    info.st_mtime_ns,
-                    _bind_reader(path, display, kind, info.st_size, info.st_mtime_ns),
-                )
-            )
+            read = partial(read_state_file, path, file, info.st_size, info.st_mtime_ns)
+            display = path.relative_to(root).as_posix()
+            found.append(ObservedSource(display, info.st_size, info.st_mtime_ns, read))
     return found, errors
-
-
-def _bind_reader(
-    path: Path, display: str, kind: StateFile, size: int, mtime_ns: int
-) -> Callable[[], Snapshot]:
-    return lambda: _reader(path, display, kind, size, mtime_ns)
-
-
-def ingest_state_files(settings: Settings, catalog: Catalog) -> DatasetResult:
-    """Append what changed in Marcus's JSON state files to state history."""
-    return ingest_state(settings, catalog, UNIT, discover_state_files)

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from warehouse.sources.datasets import Column, StreamDataset
+from warehouse.sources.datasets import ARROW_TYPES, Column, StreamDataset
 from warehouse.sources.json_sql import json_string_sql, json_text_sql
 from warehouse.sources.lines import FLAG_BAD_UTF8, FLAG_BLANK, FLAG_OK, FLAG_OVERSIZED
 from warehouse.sources.timestamps import timestamp_sql
 
 LINEAGE = ("_source", "_offset", "_line_hash", "_batch_id", "_ingested_at")
-
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "VARCHAR": pa.string(),
-    "BOOLEAN": pa.bool_(),
-    "DOUBLE": pa.float64(),
-    "BIGINT": pa.int64(),
-    "JSON": pa.string(),
-}
 
 # JSON types DuckDB reports (json_type) that each column type accepts.
 _ACCEPTED: dict[str, tuple[str, ...]] = {
@@ -41,7 +33,7 @@ def literal(text: str) -> str:
 def arrow_schema(dataset: StreamDataset) -> pa.Schema:
     """The explicit Arrow schema of a dataset's Parquet files."""
     fields = [pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False)]
-    fields += [pa.field(c.name, _ARROW_TYPES[c.type]) for c in dataset.columns]
+    fields += [pa.field(c.name, ARROW_TYPES[c.type]) for c in dataset.columns]
     fields += [
         pa.field("raw", pa.string(), nullable=False),
         pa.field("_source", pa.string(), nullable=False),

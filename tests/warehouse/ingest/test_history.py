@@ -24,7 +24,7 @@ from warehouse.ingest.history import (
     next_versions,
     replay,
 )
-from warehouse.sources.state_files import ingest_state_files
+from warehouse.ingest.registry import ingest_state_files
 from warehouse.store.catalog import StateKey, state_keys
 
 UTC = dt.UTC

@@ -15,6 +15,7 @@ import pytest
 
 from marcus_sample import SampleSummary, write_sample
 from marcus_sample.state import create_costs_db
+from warehouse.ingest.registry import ingest_named, ingest_unit_names
 from warehouse.quality import (
     VOLUME_CHECK,
     CheckResult,
@@ -33,7 +34,6 @@ from warehouse.quality import (
 )
 from warehouse.quality.report import write_quality_page
 from warehouse.settings import Settings, load_settings
-from warehouse.sources.registry import ingest_named, ingest_unit_names
 from warehouse.store.catalog import Catalog
 from warehouse.store.lake import Lake
 from warehouse.views.build import open_views

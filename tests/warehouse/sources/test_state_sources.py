@@ -12,18 +12,18 @@ from typing import Any
 import pytest
 
 from marcus_sample.state import create_kanban_db, create_marcus_db
-from tests.warehouse.marcus_tree import Env, make_env
 from tests.warehouse.ingest.test_history import at, write_json
-from warehouse.sources.registry import ingest_named, ingest_unit_names
-from warehouse.sources.sqlite_tables import (
-    KANBAN_DB,
-    MARCUS_DB,
+from tests.warehouse.marcus_tree import Env, make_env
+from warehouse.ingest.registry import (
     ingest_database,
     ingest_kanban_db,
     ingest_marcus_db,
-    read_tables,
+    ingest_named,
+    ingest_state_files,
+    ingest_unit_names,
 )
-from warehouse.sources.state_files import ingest_state_files
+from warehouse.sources.datasets import KANBAN_DB, MARCUS_DB
+from warehouse.sources.sqlite_tables import read_tables
 
 REGISTRY_ID = "e007baf9-adcc-4d76-ac5f-8561ec2bda9a"
 KANBAN_ID = "27b50b25b7004b9389bf30c451f1ab14"

@@ -1,31 +1,19 @@
-"""Declarations of the Marcus JSONL streams: adding a dataset is adding an entry here."""
+"""Declarations of the Marcus JSONL streams: adding a stream is adding an entry here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
-ColumnType = Literal["VARCHAR", "BOOLEAN", "DOUBLE", "BIGINT", "JSON"]
-Root = Literal["marcus_root", "marcus_home"]
-
-
-@dataclass(frozen=True)
-class Column:
-    """A typed top-level column taken from the first of `paths` present in the record."""
-
-    name: str
-    type: ColumnType
-    paths: tuple[str, ...]
-    required: bool = False
+from warehouse.sources.datasets.vocabulary import Column, ColumnType, Declaration
 
 
 @dataclass(frozen=True)
-class StreamDataset:
+class StreamDataset(Declaration):
     """An append-only JSONL stream of Marcus, read incrementally from byte cursors."""
 
-    name: str
-    description: str
-    root: Root
+    kind: ClassVar[Literal["stream"]] = "stream"
+
     patterns: tuple[str, ...]
     ts_paths: tuple[str, ...]
     columns: tuple[Column, ...]
