@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
@@ -12,6 +11,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from warehouse.errors import SourceError
 from warehouse.quality.results import SAMPLE_ROWS, CheckResult, plain
 from warehouse.quality.suites import (
     CROSS_CHECKS,
@@ -21,9 +21,13 @@ from warehouse.quality.suites import (
     suites_dir,
 )
 from warehouse.settings import Settings
+from warehouse.sources.sqlite import read_snapshot
 from warehouse.store.catalog import Catalog
 from warehouse.store.lake import Lake
 from warehouse.views.build import open_views
+
+# What Marcus's own CostStore waits for a lock; a check reading its views waits as long.
+EXTERNAL_BUSY_SECONDS = 5.0
 
 # Cross-dataset checks are not GX expectations: their rows name them so.
 CROSS_CHECK = "seneca_cross_dataset_check"
@@ -72,8 +76,8 @@ def register_external_tables(
             continue
         try:
             names, rows = read_external_table(path, spec["sql"])
-        except sqlite3.Error as exc:
-            problems[name] = f"{path}: {exc}"
+        except SourceError as exc:
+            problems[name] = str(exc)
             continue
         table = pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows])
         if not rows:
@@ -85,16 +89,11 @@ def register_external_tables(
 def read_external_table(path: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of `sql` on the SQLite database at `path`, opened read-only.
 
-    Raises sqlite3.Error when the database cannot be read.
+    Raises SourceError naming the file when the database cannot be read.
     """
-    # Read-only by URI (`mode=ro`): a check must never create or write to a Marcus database.
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        cursor = conn.execute(sql)
-        names = [c[0] for c in cursor.description]
-        return names, cursor.fetchall()
-    finally:
-        conn.close()
+    with read_snapshot(path, EXTERNAL_BUSY_SECONDS) as conn:
+        result = conn.exec_driver_sql(sql)
+        return list(result.keys()), [tuple(r) for r in result.all()]
 
 
 def run_cross_checks(
