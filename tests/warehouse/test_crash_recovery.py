@@ -256,7 +256,7 @@ KILL_POINTS = [
     ("warehouse.store.lake:fsync_file", "return", 1),
     ("warehouse.ingest.stream:BatchWriter._write_quarantine", "return", 1),
     ("warehouse.store.catalog:Catalog.commit_batch", "call", 1),
-    ("warehouse.store.catalog:_apply_advance", "return", 1),
+    ("warehouse.store.catalog.commits:_apply_advance", "return", 1),
     ("warehouse.store.catalog:Catalog.commit_batch", "return", 1),
     ("warehouse.sources.jsonl:read_new_lines", "call", 30),
     ("warehouse.store.catalog:Catalog.commit_batch", "call", 4),

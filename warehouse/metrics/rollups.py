@@ -41,7 +41,7 @@ from warehouse.metrics.histogram import (
 from warehouse.settings import Settings
 from warehouse.sources.datasets import STREAMS
 from warehouse.sources.typing_sql import literal
-from warehouse.store.catalog import Catalog, DirtyMark, FileRecord, utcnow
+from warehouse.store.catalog import BatchCommit, Catalog, DirtyMark, FileRecord, utcnow
 from warehouse.store.lake import Lake, fsync_dir, fsync_file, new_batch_id, sha256_file
 from warehouse.views.build import VIEW_BUILDERS
 from warehouse.views.live import LiveFiles, live_files
@@ -324,7 +324,10 @@ class RollupBatch:
         watermarks = {}
         if last and plan.watermark is not None and not commit_failed:
             watermarks[COMMITS_SEEN] = plan.watermark
-        self.catalog.commit_rollups(self.added, self.retired, consumed, watermarks, self.lease)
+        batch = BatchCommit(self.batch_id, ROLLUP_KIND, utcnow(), self.lease[1], ingested=False)
+        batch.files, batch.retired = self.added, self.retired
+        batch.consumed_marks, batch.watermarks = consumed, watermarks
+        self.catalog.commit_batch(batch, self.lease)
         self.report.marks_consumed += len(consumed)
         self.report.marks_kept += sum(len(plan.marks.get(d, [])) for d in days) - len(consumed)
         self.report.hours += len({hour for hour, _ in todo})
