@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from warehouse.errors import SettingsError
+from warehouse.ingest.costs import ingest_costs_db
 from warehouse.ingest.stream import DatasetResult, ingest_stream
 from warehouse.settings import Settings
-from warehouse.sources.costs_db import ingest_costs_db
 from warehouse.sources.datasets import STREAMS, StreamDataset
 from warehouse.sources.sqlite_tables import ingest_kanban_db, ingest_marcus_db
 from warehouse.sources.state_files import ingest_state_files

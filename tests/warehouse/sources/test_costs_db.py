@@ -18,8 +18,9 @@ import sqlalchemy as sa
 
 from marcus_sample.state import create_costs_db
 from tests.warehouse.marcus_tree import Env, make_env
+from warehouse.ingest.costs import ingest_costs_db
 from warehouse.ingest.stream import DatasetResult
-from warehouse.sources.costs_db import ingest_costs_db, type_events
+from warehouse.sources.costs_db import type_events
 from warehouse.sources.registry import ingest_unit_names
 from warehouse.store.catalog import dirty_hours, files
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from marcus_sample.state import create_costs_db, create_kanban_db
-from tests.warehouse.marcus_tree import Env, make_env
 from tests.warehouse.ingest.test_history import assignment, at, write_json
-from warehouse.sources.costs_db import ingest_costs_db
+from tests.warehouse.marcus_tree import Env, make_env
+from warehouse.ingest.costs import ingest_costs_db
 from warehouse.sources.sqlite_tables import ingest_kanban_db
 from warehouse.sources.state_files import ingest_state_files
 
