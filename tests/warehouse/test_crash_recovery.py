@@ -254,7 +254,7 @@ def assert_same_lake(lake: Path, reference: dict[str, Any]) -> None:
 KILL_POINTS = [
     ("warehouse.ingest.stream:BatchWriter._add_files", "call", 1),
     ("warehouse.store.write:fsync_file", "return", 1),
-    ("warehouse.ingest.stream:BatchWriter._write_quarantine", "return", 1),
+    ("warehouse.ingest.quarantine:QuarantineBuffer.write", "return", 1),
     ("warehouse.store.commit:commit", "call", 1),
     ("warehouse.store.catalog.commits:_apply_advance", "return", 1),
     ("warehouse.store.commit:commit", "return", 1),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import re
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -16,6 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.errors import SourceError
+from warehouse.ingest.quarantine import QuarantineBuffer
 from warehouse.progress import progress_sink
 from warehouse.settings import Settings
 from warehouse.sources.datasets import StreamDataset
@@ -28,7 +27,7 @@ from warehouse.sources.jsonl import (
     read_new_lines,
 )
 from warehouse.sources.lines import LINE_SCHEMA, LineBlock, Segment, line_block
-from warehouse.sources.typing_sql import QUARANTINE_SCHEMA, literal, quote, typing_sql
+from warehouse.sources.typing_sql import literal, quote, typing_sql
 from warehouse.store.catalog import Catalog
 from warehouse.store.commit import (
     DatasetResult,
@@ -39,7 +38,7 @@ from warehouse.store.commit import (
     remove_dataset_orphans,
 )
 from warehouse.store.lake import Lake
-from warehouse.store.write import PendingFile, copy_to_parquet, make_durable, target, write_table
+from warehouse.store.write import PendingFile, copy_to_parquet, make_durable, target
 
 # DatasetResult is what every ingest unit returns; importers find it here as before.
 __all__ = ["BatchWriter", "DatasetResult", "ingest_stream"]
@@ -160,10 +159,11 @@ class BatchWriter:
         for cursor in self.cursors:
             self.free_cursors.put(cursor)
         self.local = threading.local()  # each worker thread's own cursor
-        self.quarantine_rows: list[dict[str, object]] = []
+        self.quarantine = QuarantineBuffer(
+            catalog, lake, dataset.name, dataset.secret_keys, self.db
+        )
         self.loaded_dates: set[str] = set()
         self.committed_by_date: dict[str, list[str]] | None = None
-        self.quarantine_keys: set[tuple[str, int]] | None = None
         self.touched: dict[int, ReadPlan] = {}
         self.rows = self.quarantined = self.duplicates = self.files_written = 0
         self.bytes_read = self.sources_read = 0
@@ -195,9 +195,9 @@ class BatchWriter:
     def add_unterminated(self, item: Unterminated) -> None:
         """Quarantine a line that can never be read (oversized, or cut off in a rotated file)."""
         self.touched[id(item.plan)] = item.plan
-        raw = _redact(item.head, self.dataset.secret_keys)
-        self._quarantine(
-            item.plan.file.display, item.start, item.reason, raw, item.length, item.plan.rewritten
+        plan = item.plan
+        self.quarantine.add(
+            plan.file.display, item.start, item.reason, item.head, item.length, plan.rewritten
         )
 
     def plan_done(self, plan: ReadPlan) -> None:
@@ -320,49 +320,9 @@ class BatchWriter:
     def _collect_quarantine(self, written: WrittenBlock) -> None:
         for index, source, offset, reason in written.bad:
             raw = written.block.raw(index)
-            kept = _redact(raw[:HEAD_BYTES], self.dataset.secret_keys)
-            self._quarantine(source, offset, reason, kept, len(raw), written.rewritten)
-
-    def _quarantine(
-        self,
-        source: str,
-        offset: int,
-        reason: str,
-        raw: bytes,
-        length: int,
-        rewritten: bool,
-    ) -> None:
-        line_hash = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
-        # A rewritten file is read again from its start: its bad lines may be quarantined already.
-        if rewritten and (source, line_hash) in self._known_quarantine():
-            return
-        self.quarantine_rows.append(
-            {
-                "dataset": self.dataset.name,
-                "source": source,
-                "offset": offset,
-                "reason": reason,
-                "raw": raw,
-                "raw_length": length,
-                "_line_hash": line_hash,
-            }
-        )
-
-    def _known_quarantine(self) -> set[tuple[str, int]]:
-        if self.quarantine_keys is None:
-            paths = [
-                str(self.lake.absolute(f.path))
-                for f in self.catalog.live_files(self.dataset.name, kind="quarantine")
-            ]
-            rows = (
-                self.db.execute(
-                    "SELECT source, _line_hash FROM read_parquet(?)", [paths]
-                ).fetchall()
-                if paths
-                else []
+            self.quarantine.add(
+                source, offset, reason, raw[:HEAD_BYTES], len(raw), written.rewritten
             )
-            self.quarantine_keys = {(r[0], int(r[1])) for r in rows}
-        return self.quarantine_keys
 
     def _copy_rows(
         self, db: duckdb.DuckDBPyConnection, block_no: int, date: str, filtered: bool
@@ -406,29 +366,12 @@ class BatchWriter:
         self.rows += written.rows
         self.files_written += len(written.files)
 
-    def _write_quarantine(self) -> None:
-        if not self.quarantine_rows:
-            return
-        day = self.batch.started_at.strftime("%Y-%m-%d")
-        for row in self.quarantine_rows:
-            row["_batch_id"] = self.batch.batch_id
-            row["_ingested_at"] = self.batch.started_at
-        table = pa.Table.from_pylist(self.quarantine_rows, schema=QUARANTINE_SCHEMA)
-        place = target(self.lake, self.dataset.name, day, self.batch.batch_id, kind="quarantine")
-        self.batch.files.append(write_table(self.lake, table, place, "q", ts_column=None))
-        self.batch.quarantined += table.num_rows
-        self.quarantined += table.num_rows
-        self.files_written += 1
-        if self.quarantine_keys is not None:
-            self.quarantine_keys.update(
-                (str(r["source"]), int(r["_line_hash"]))  # type: ignore[call-overload]
-                for r in self.quarantine_rows
-            )
-        self.quarantine_rows = []
-
     def _commit(self) -> None:
         self._flush_blocks()
-        self._write_quarantine()
+        quarantined = self.quarantine.write(self.batch)
+        if quarantined:
+            self.quarantined += quarantined
+            self.files_written += 1
         advances = [a for a in (p.advance(self.dataset.name) for p in self.touched.values()) if a]
         if not advances and not self.batch.files:
             return
@@ -463,14 +406,3 @@ def _prepare_session(db: duckdb.DuckDBPyConnection, sql: str) -> None:
         db.execute(f"CREATE TEMP VIEW typing AS {sql}")
     finally:
         db.unregister("lines")
-
-
-def _redact(raw: bytes, secret_keys: tuple[str, ...]) -> bytes:
-    """Raw bytes with the values of secret keys replaced, so secrets never reach quarantine."""
-    for key in secret_keys:
-        raw = re.sub(
-            rb'("' + re.escape(key.encode()) + rb'"\s*:\s*)"(?:[^"\\]|\\.)*"?',
-            rb'\1"<redacted>"',
-            raw,
-        )
-    return raw
