@@ -465,7 +465,8 @@ class RollupBatch:
             partition = grain.partition(unit)
             self.retired.extend(old.get(partition, []))
             where = f"date_trunc({literal(trunc)}, bucket) = {_ts(unit)}"
-            rows = _count(self.db, f"SELECT count(*) FROM {table} WHERE {where}")
+            counted = self.db.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()
+            rows = int(counted[0][0])
             if rows == 0:
                 continue
             directory = grain.directory(self.lake, partition)
@@ -476,11 +477,6 @@ class RollupBatch:
             self.added += make_durable([pending])
             written = self.report.rows_written
             written[grain.dataset] = written.get(grain.dataset, 0) + rows
-
-
-def _count(db: duckdb.DuckDBPyConnection, sql: str) -> int:
-    rows = db.execute(sql).fetchall()
-    return int(rows[0][0]) if rows else 0
 
 
 def _ts(moment: dt.datetime) -> str:
