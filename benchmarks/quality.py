@@ -33,7 +33,8 @@ from warehouse.settings import load_settings  # noqa: E402
 from warehouse.sources.datasets import AUDIT_EVENTS  # noqa: E402
 from warehouse.sources.typing_sql import literal  # noqa: E402
 from warehouse.store.catalog import BatchCommit, Catalog, FileRecord, utcnow  # noqa: E402
-from warehouse.store.lake import Lake, new_batch_id, sha256_file  # noqa: E402
+from warehouse.store.lake import Lake, new_batch_id  # noqa: E402
+from warehouse.store.write import sha256_file  # noqa: E402
 
 
 def build_batch(catalog: Catalog, lake: Lake, rows: int) -> tuple[str, int]:

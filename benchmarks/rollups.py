@@ -34,7 +34,8 @@ import duckdb  # noqa: E402
 from warehouse.metrics.rollups import refresh_rollups  # noqa: E402
 from warehouse.settings import load_settings  # noqa: E402
 from warehouse.store.catalog import BatchCommit, Catalog, FileRecord, utcnow  # noqa: E402
-from warehouse.store.lake import Lake, new_batch_id, sha256_file  # noqa: E402
+from warehouse.store.lake import Lake, new_batch_id  # noqa: E402
+from warehouse.store.write import sha256_file  # noqa: E402
 from warehouse.views.build import open_views  # noqa: E402
 
 START = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)

@@ -6,9 +6,9 @@ from prefect import get_run_logger, task
 
 from tasks.reported import REPORTED
 from warehouse.ingest.registry import ingest_named
-from warehouse.ingest.stream import DatasetResult
 from warehouse.settings import Settings
 from warehouse.store.catalog import Catalog
+from warehouse.store.commit import DatasetResult
 from warehouse.store.lake import Lake
 from warehouse.views.build import write_views_db
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from warehouse.ingest.stream import DatasetResult, ingest_stream
+from warehouse.ingest.stream import ingest_stream
 from warehouse.settings import Settings, load_settings
 from warehouse.sources.datasets import stream_named
 from warehouse.store.catalog import Catalog, batches
+from warehouse.store.commit import DatasetResult
 from warehouse.store.lake import Lake
 from warehouse.views.build import open_views
 

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 
 from tests.warehouse.marcus_tree import parquet_files
-from warehouse.ingest.stream import DatasetResult, ingest_stream
+from warehouse.ingest.stream import ingest_stream
 from warehouse.settings import load_settings
 from warehouse.sources.datasets import stream_named
 from warehouse.store.catalog import Catalog
+from warehouse.store.commit import DatasetResult
 from warehouse.store.lake import Lake
 from warehouse.views.build import open_views
 
@@ -252,15 +253,15 @@ def assert_same_lake(lake: Path, reference: dict[str, Any]) -> None:
 
 # (function, event, nth): every point is reached by an uninterrupted run.
 KILL_POINTS = [
-    ("warehouse.ingest.stream:BatchWriter._write_rows", "call", 1),
-    ("warehouse.store.lake:fsync_file", "return", 1),
-    ("warehouse.ingest.stream:BatchWriter._write_quarantine", "return", 1),
-    ("warehouse.store.catalog:Catalog.commit_batch", "call", 1),
-    ("warehouse.store.catalog:_apply_advance", "return", 1),
-    ("warehouse.store.catalog:Catalog.commit_batch", "return", 1),
+    ("warehouse.ingest.stream:BatchWriter._add_files", "call", 1),
+    ("warehouse.store.write:fsync_file", "return", 1),
+    ("warehouse.ingest.quarantine:QuarantineBuffer.write", "return", 1),
+    ("warehouse.store.commit:commit", "call", 1),
+    ("warehouse.store.catalog.commits:_apply_advance", "return", 1),
+    ("warehouse.store.commit:commit", "return", 1),
     ("warehouse.sources.jsonl:read_new_lines", "call", 30),
-    ("warehouse.store.catalog:Catalog.commit_batch", "call", 4),
-    ("warehouse.store.catalog:Catalog.commit_batch", "call", 6),  # the .gz file is read last
+    ("warehouse.store.commit:commit", "call", 4),
+    ("warehouse.store.commit:commit", "call", 6),  # the .gz file is read last
 ]
 
 
@@ -289,13 +290,13 @@ def test_killed_twice_by_new_workers_then_rerun_equals_reference(
     """Each restart is a new worker: it waits out the dead one's lease (1 s) and takes over."""
     lake = tmp_path / "lake"
     first = {
-        "function": "warehouse.store.catalog:Catalog.commit_batch",
+        "function": "warehouse.store.commit:commit",
         "event": "return",
         "nth": 2,
     }
     code, _, stderr = run_helper(tmp_path, reference["tree"], lake, first, worker="w-a")
     assert code == -signal.SIGKILL, stderr
-    second = {"function": "warehouse.store.lake:fsync_file", "event": "return", "nth": 12}
+    second = {"function": "warehouse.store.write:fsync_file", "event": "return", "nth": 12}
     code, _, stderr = run_helper(tmp_path, reference["tree"], lake, second, worker="w-b")
     assert code == -signal.SIGKILL, stderr
     rerun(reference["tree"], lake, worker="w-c")

@@ -21,7 +21,6 @@ from pathlib import Path
 import duckdb
 
 from warehouse.errors import SenecaError
-from warehouse.ingest.stream import worker_id
 from warehouse.settings import Settings
 from warehouse.sources.datasets import StreamDataset, stream_named
 from warehouse.sources.jsonl import (
@@ -36,8 +35,17 @@ from warehouse.sources.jsonl import (
 )
 from warehouse.sources.lines import Segment, line_block
 from warehouse.sources.typing_sql import literal, quote, typing_sql
-from warehouse.store.catalog import BatchCommit, Catalog, FileRecord, SourceState, utcnow
-from warehouse.store.lake import Lake, fsync_dir, fsync_file, new_batch_id, sha256_file
+from warehouse.store.catalog import BatchCommit, Catalog, FileRecord, SourceState
+from warehouse.store.commit import (
+    Lease,
+    commit,
+    new_batch,
+    remove_dataset_orphans,
+    wait_for_lease,
+    worker_id,
+)
+from warehouse.store.lake import Lake
+from warehouse.store.write import copy_to_parquet, make_durable, target
 
 # SQL form of jsonl.stream_name: the stream a `_source` belongs to, whatever its rotation suffix.
 _STREAM_SQL = "regexp_replace(regexp_replace(_source, '\\.gz$', ''), '\\.1$', '')"
@@ -133,15 +141,12 @@ def backfill_stream(
     return result
 
 
-def _take_lease(catalog: Catalog, lease: tuple[str, str, int], wait: float, name: str) -> None:
-    deadline = time.monotonic() + wait
-    while not catalog.acquire_lease(*lease):
-        if time.monotonic() >= deadline:
-            holder = catalog.lease_holder(lease[0]) or "another worker"
-            raise BackfillError(
-                f"{name} is being written by {holder}; waited {wait:.0f}s, nothing was changed"
-            )
-        time.sleep(0.25)
+def _take_lease(catalog: Catalog, lease: Lease, wait: float, name: str) -> None:
+    holder = wait_for_lease(catalog, lease, wait)
+    if holder is not None:
+        raise BackfillError(
+            f"{name} is being written by {holder}; waited {wait:.0f}s, nothing was changed"
+        )
 
 
 def _rebuild(
@@ -149,10 +154,11 @@ def _rebuild(
     catalog: Catalog,
     dataset: StreamDataset,
     dates: list[str],
-    lease: tuple[str, str, int],
+    lease: Lease,
     result: BackfillResult,
 ) -> None:
     lake = Lake(settings.lake)
+    remove_dataset_orphans(catalog, lake, dataset.name)
     live = catalog.live_files(dataset.name)
     wanted = set(dates)
     outside = [
@@ -179,7 +185,7 @@ def _rebuild(
         kept = _merge(db, dataset)
         if not old and not _count(db, "SELECT count(*) FROM rebuilt"):
             return  # nothing committed in the range and nothing to add
-        batch = BatchCommit(new_batch_id(), dataset.name, utcnow(), lease[1])
+        batch = new_batch(dataset.name, lease[1])
         batch.files = _write(db, lake, dataset, batch)
         batch.retired = [f.path for f in old]
         batch.rows = sum(f.rows for f in batch.files)
@@ -190,7 +196,7 @@ def _rebuild(
                 "UNION SELECT DISTINCT date_trunc('hour', ts) FROM rebuilt"
             ).fetchall()
         }
-        catalog.commit_batch(batch, lease)
+        commit(catalog, batch, lease)
     finally:
         db.close()
     result.batch_id = batch.batch_id
@@ -337,49 +343,25 @@ def _merge(db: duckdb.DuckDBPyConnection, dataset: StreamDataset) -> dict[str, i
 def _write(
     db: duckdb.DuckDBPyConnection, lake: Lake, dataset: StreamDataset, batch: BatchCommit
 ) -> list[FileRecord]:
-    """Write the rebuilt and kept rows as new Parquet files, one set per date partition."""
+    """Write the rebuilt and kept rows as new durable Parquet files, one per date partition."""
     names = ["ts", *(quote(c.name) for c in dataset.columns), "raw", "_source", "_offset"]
     columns = ", ".join(names)
     stamp = literal(batch.started_at.isoformat())
-    target = lake.dataset_dir("hot", dataset.name)
-    target.mkdir(parents=True, exist_ok=True)
-    stats = db.execute(
-        f"""COPY (
-            SELECT *, strftime(ts, '%Y-%m-%d') AS date FROM (
-                SELECT {columns}, _line_hash, {literal(batch.batch_id)} AS _batch_id,
-                       TIMESTAMPTZ {stamp} AS _ingested_at
-                FROM rebuilt
-                UNION ALL
-                SELECT {columns}, _line_hash, _batch_id, _ingested_at FROM kept
-            ) ORDER BY ts
-        ) TO {literal(str(target))} (
-            FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1,
-            PARTITION_BY (date), FILENAME_PATTERN {literal(batch.batch_id + "-b{i}")},
-            OVERWRITE_OR_IGNORE true, RETURN_STATS true)"""
-    ).fetchall()
-    records = []
-    for filename, count, size, _footer, column_stats, partition, *_ in stats:
-        path = Path(filename)
-        fsync_file(path)
-        ts_stats = column_stats.get('"ts"') or column_stats.get("ts") or {}
-        records.append(
-            FileRecord(
-                dataset=dataset.name,
-                kind="data",
-                tier="hot",
-                partition=dict(partition)["date"],
-                path=lake.relative(path),
-                rows=int(count),
-                bytes=int(size),
-                sha256=sha256_file(path),
-                min_ts=_stat_time(ts_stats.get("min")),
-                max_ts=_stat_time(ts_stats.get("max")),
-                batch_id=batch.batch_id,
-            )
-        )
-    for directory in {Path(f).parent for f, *_ in stats}:
-        fsync_dir(directory)
-    return records
+    db.execute(
+        f"""CREATE TEMP VIEW merged AS
+            SELECT {columns}, _line_hash, {literal(batch.batch_id)} AS _batch_id,
+                   TIMESTAMPTZ {stamp} AS _ingested_at
+            FROM rebuilt
+            UNION ALL
+            SELECT {columns}, _line_hash, _batch_id, _ingested_at FROM kept"""
+    )
+    dates = db.execute("SELECT DISTINCT strftime(ts, '%Y-%m-%d') FROM merged ORDER BY 1")
+    written = []
+    for n, (date,) in enumerate(dates.fetchall()):
+        query = f"SELECT * FROM merged WHERE strftime(ts, '%Y-%m-%d') = {literal(date)} ORDER BY ts"
+        place = target(lake, dataset.name, str(date), batch.batch_id)
+        written.append(copy_to_parquet(lake, db, query, place, f"b{n}", compression_level=1))
+    return make_durable(written)
 
 
 def _changes(
@@ -400,12 +382,3 @@ def _changes(
 def _count(db: duckdb.DuckDBPyConnection, sql: str) -> int:
     rows = db.execute(sql).fetchall()
     return int(rows[0][0]) if rows else 0
-
-
-def _stat_time(text: object) -> dt.datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
-    except ValueError:
-        return None

@@ -21,21 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from warehouse.errors import SourceError
-from warehouse.ingest.stream import DatasetResult, Lease, run_holding_lease, worker_id
 from warehouse.settings import Settings
-from warehouse.store.catalog import (
-    BatchCommit,
-    Catalog,
-    FileRecord,
-    SourceAdvance,
-    SourceState,
-    StateKey,
-    utcnow,
+from warehouse.store.catalog import BatchCommit, Catalog, SourceAdvance, SourceState, StateKey
+from warehouse.store.commit import (
+    DatasetResult,
+    Lease,
+    commit,
+    holding_lease,
+    new_batch,
+    remove_orphans,
 )
-from warehouse.store.lake import Lake, fsync_dir, fsync_file, new_batch_id, sha256_file
+from warehouse.store.lake import Lake
+from warehouse.store.write import target, write_table
 
 DATASET = "state_history"
 OPS = ("insert", "update", "delete")
@@ -60,7 +59,6 @@ HISTORY_SCHEMA = pa.schema(
 )
 
 
-# -- the pure core ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StateRecord:
     """One record of a state source as read now.
@@ -196,7 +194,6 @@ def replay(changes: Iterable[Change]) -> dict[tuple[str, str], str]:
     return live
 
 
-# -- sources ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Snapshot:
     """One state source read whole.
@@ -246,7 +243,6 @@ def _advance(
     )
 
 
-# -- the shell: read, diff, write, commit -------------------------------------------------------
 Discover = Callable[[Settings], tuple[list[ObservedSource], list[SourceError]]]
 
 
@@ -258,30 +254,32 @@ def ingest_state(
     A source that cannot be read is reported in the result's errors and left for the next
     run; the others are committed.
     """
-    worker = worker or worker_id()
-
-    def work(lease: Lease, result: DatasetResult) -> None:
-        _ingest_holding_lease(settings, catalog, unit, discover, worker, lease, result)
-
-    return run_holding_lease(settings, catalog, unit, worker, work)
+    with holding_lease(settings, catalog, unit, worker) as run:
+        if run.lease is not None:
+            _ingest(settings, catalog, unit, discover, run.lease, run.result)
+    return run.result
 
 
-def _ingest_holding_lease(
+def _ingest(
     settings: Settings,
     catalog: Catalog,
     unit: str,
     discover: Discover,
-    worker: str,
-    lease: tuple[str, str, int],
+    lease: Lease,
     result: DatasetResult,
 ) -> None:
+    """Read, diff, write and commit every changed source of `unit`, holding its lease."""
     lake = Lake(settings.lake)
     lake.ensure()
-    _remove_unit_orphans(lake, unit, catalog.known_paths(DATASET))
+    # Several units write `state_history` under their own leases: only files named after this
+    # unit are its own; another unit's may be written but not yet committed.
+    unit_files = f"*-{unit}.parquet"
+    history_dirs = [lake.dataset_dir("hot", DATASET)]
+    remove_orphans(lake, history_dirs, catalog.known_paths(DATASET), unit_files)
     found, errors = discover(settings)
     result.errors.extend(str(e) for e in errors)
     states = {s.fingerprint: s for s in catalog.source_states(DATASET)}
-    batch = BatchCommit(new_batch_id(), DATASET, utcnow(), worker)
+    batch = new_batch(DATASET, lease[1])
     changes: list[Change] = []
     for source in found:
         state = states.get(source_fingerprint(source.display))
@@ -316,27 +314,20 @@ def _ingest_holding_lease(
     batch.state_keys = next_versions(changes)
     batch.rows = len(changes)
     batch.bytes_read = result.bytes_read
-    catalog.commit_batch(batch, lease)
+    commit(catalog, batch, lease)
     result.rows += len(changes)
     result.files_written += len(batch.files)
     result.batches.append(batch.batch_id)
 
 
-def _unit_file_name(batch_id: str, unit: str) -> str:
-    return f"{batch_id}-{unit}.parquet"
-
-
 def _write_changes(lake: Lake, unit: str, batch: BatchCommit, changes: list[Change]) -> None:
-    """Write `changes` as one Parquet file per UTC date of valid_from, fsynced, into `batch`."""
+    """Write `changes` as one durable Parquet file per UTC date of valid_from, into `batch`."""
     by_date: dict[str, list[tuple[int, Change]]] = {}
     for seq, change in enumerate(changes):
         day = change.valid_from.astimezone(dt.UTC).strftime("%Y-%m-%d")
         by_date.setdefault(day, []).append((seq, change))
     observed = batch.started_at
     for day, items in sorted(by_date.items()):
-        directory = lake.dataset_dir("hot", DATASET) / f"date={day}"
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / _unit_file_name(batch.batch_id, unit)
         rows = [
             {
                 "source": c.source,
@@ -356,44 +347,11 @@ def _write_changes(lake: Lake, unit: str, batch: BatchCommit, changes: list[Chan
             for seq, c in items
         ]
         table = pa.Table.from_pylist(rows, schema=HISTORY_SCHEMA)
-        pq.write_table(table, path, compression="zstd")
-        fsync_file(path)
-        fsync_dir(directory)
-        times = [c.valid_from for _, c in items]
-        batch.files.append(
-            FileRecord(
-                dataset=DATASET,
-                kind="data",
-                tier="hot",
-                partition=day,
-                path=lake.relative(path),
-                rows=len(rows),
-                bytes=path.stat().st_size,
-                sha256=sha256_file(path),
-                min_ts=min(times),
-                max_ts=max(times),
-                batch_id=batch.batch_id,
-            )
+        place = target(lake, DATASET, day, batch.batch_id)
+        batch.files.append(write_table(lake, table, place, unit, ts_column="valid_from"))
+        batch.hours.update(
+            c.valid_from.replace(minute=0, second=0, microsecond=0) for _, c in items
         )
-        batch.hours.update(t.replace(minute=0, second=0, microsecond=0) for t in times)
-
-
-def _remove_unit_orphans(lake: Lake, unit: str, referenced: set[str]) -> list[str]:
-    """Delete this unit's history files no catalog row references (crash leftovers).
-
-    Several units write `state_history` under their own leases, so only files named after
-    this unit are considered: another unit's files may be written but not yet committed.
-    """
-    removed: list[str] = []
-    base = lake.dataset_dir("hot", DATASET)
-    if not base.is_dir():
-        return removed
-    for path in base.rglob(f"*-{unit}.parquet"):
-        relative = lake.relative(path)
-        if relative not in referenced:
-            path.unlink(missing_ok=True)
-            removed.append(relative)
-    return removed
 
 
 def stat_times(path: Path) -> tuple[int, int]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from functools import partial
 
 from warehouse.errors import SettingsError
+from warehouse.ingest.costs import ingest_costs_db
 from warehouse.ingest.history import ingest_state
-from warehouse.ingest.stream import DatasetResult, ingest_stream
+from warehouse.ingest.stream import ingest_stream
 from warehouse.settings import Settings
-from warehouse.sources.costs_db import ingest_costs_db
 from warehouse.sources.datasets import (
     KANBAN_DB,
     MARCUS_DB,
@@ -28,6 +28,7 @@ from warehouse.sources.datasets import (
 from warehouse.sources.sqlite_tables import discover_database
 from warehouse.sources.state_files import discover_state_files
 from warehouse.store.catalog import Catalog
+from warehouse.store.commit import DatasetResult
 
 # Unit name → its declaration, in the order an ingest run submits them.
 UNITS: dict[str, Source] = {source.name: source for source in SOURCES}

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import os
-import socket
 import threading
-import time
-import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from queue import SimpleQueue
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from warehouse.errors import CatalogError, SourceError
+from warehouse.errors import SourceError
+from warehouse.ingest.quarantine import QuarantineBuffer
 from warehouse.progress import progress_sink
 from warehouse.settings import Settings
 from warehouse.sources.datasets import StreamDataset
@@ -33,114 +27,44 @@ from warehouse.sources.jsonl import (
     read_new_lines,
 )
 from warehouse.sources.lines import LINE_SCHEMA, LineBlock, Segment, line_block
-from warehouse.sources.typing_sql import QUARANTINE_SCHEMA, literal, quote, typing_sql
-from warehouse.store.catalog import BatchCommit, Catalog, FileRecord, utcnow
-from warehouse.store.lake import (
-    Lake,
-    fsync_dir,
-    fsync_file,
-    new_batch_id,
-    remove_orphans,
-    sha256_file,
+from warehouse.sources.typing_sql import literal, quote, typing_sql
+from warehouse.store.catalog import Catalog
+from warehouse.store.commit import (
+    DatasetResult,
+    Lease,
+    commit,
+    holding_lease,
+    new_batch,
+    remove_dataset_orphans,
 )
+from warehouse.store.lake import Lake
+from warehouse.store.write import PendingFile, copy_to_parquet, make_durable, target
 
-
-@dataclass
-class DatasetResult:
-    """What one ingest run did for one dataset."""
-
-    dataset: str
-    rows: int = 0
-    quarantined: int = 0
-    duplicates: int = 0
-    files_written: int = 0
-    bytes_read: int = 0
-    sources_read: int = 0
-    batches: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    skipped: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """Whether the dataset was ingested without any error."""
-        return not self.errors
-
-
-Lease = tuple[str, str, int]  # (name, owner, seconds)
-
-
-def worker_id() -> str:
-    """The name of this process in leases and batches."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+# DatasetResult is what every ingest unit returns; importers find it here as before.
+__all__ = ["BatchWriter", "DatasetResult", "ingest_stream"]
 
 
 def ingest_stream(
     settings: Settings, catalog: Catalog, dataset: StreamDataset, worker: str | None = None
 ) -> DatasetResult:
     """Read new complete lines of `dataset`, write them as Parquet and commit them once."""
-    worker = worker or worker_id()
-
-    def work(lease: Lease, result: DatasetResult) -> None:
-        _ingest_holding_lease(settings, catalog, dataset, worker, lease, result)
-
-    return run_holding_lease(settings, catalog, dataset.name, worker, work)
+    with holding_lease(settings, catalog, dataset.name, worker) as run:
+        if run.lease is not None:
+            _ingest(settings, catalog, dataset, run.lease, run.result)
+    return run.result
 
 
-def run_holding_lease(
-    settings: Settings,
-    catalog: Catalog,
-    unit: str,
-    worker: str,
-    work: Callable[[Lease, DatasetResult], None],
-) -> DatasetResult:
-    """Run `work` holding the ingest lease of `unit`; expected failures go to the result.
-
-    Another worker holding the lease past the wait makes this run a skip, not an error.
-    """
-    began = time.monotonic()
-    result = DatasetResult(unit)
-    lease = (f"ingest:{unit}", worker, settings.lease_seconds)
-    holder = wait_for_lease(catalog, lease, settings.lease_wait_seconds)
-    if holder is not None:
-        result.skipped = f"{unit} is being ingested by {holder}"
-        result.seconds = time.monotonic() - began
-        return result
-    try:
-        work(lease, result)
-    except (SourceError, CatalogError) as exc:
-        result.errors.append(str(exc))
-    finally:
-        try:
-            catalog.release_lease(lease[0], worker)
-        except CatalogError as exc:
-            result.errors.append(str(exc))
-        result.seconds = time.monotonic() - began
-    return result
-
-
-def wait_for_lease(catalog: Catalog, lease: Lease, wait: float) -> str | None:
-    """None once the lease is ours; else the holder after waiting `wait` seconds."""
-    deadline = time.monotonic() + wait
-    while True:
-        if catalog.acquire_lease(*lease):
-            return None
-        if time.monotonic() >= deadline:
-            return catalog.lease_holder(lease[0]) or "another worker"
-        time.sleep(0.25)
-
-
-def _ingest_holding_lease(
+def _ingest(
     settings: Settings,
     catalog: Catalog,
     dataset: StreamDataset,
-    worker: str,
-    lease: tuple[str, str, int],
+    lease: Lease,
     result: DatasetResult,
 ) -> None:
+    """Ingest `dataset` while holding its lease, committing every `commit_bytes` of input."""
     lake = Lake(settings.lake)
     lake.ensure()
-    remove_orphans(lake, dataset.name, catalog.known_paths(dataset.name))
+    remove_dataset_orphans(catalog, lake, dataset.name)
     root = settings.marcus_root if dataset.root == "marcus_root" else settings.marcus_home
     found, errors = discover(root, dataset.patterns)
     plans, plan_errors = plan_reads(found, catalog.source_states(dataset.name))
@@ -151,7 +75,7 @@ def _ingest_holding_lease(
     sink = progress_sink()
     task = f"ingest {dataset.name}"
     sink.start(task, sum(p.file.size - (0 if p.file.compressed else p.start) for p in todo))
-    writer = BatchWriter(settings, catalog, lake, dataset, worker, lease)
+    writer = BatchWriter(settings, catalog, lake, dataset, lease)
     try:
         for plan in todo:
             try:
@@ -185,19 +109,6 @@ STRING_DICTIONARY_LIMIT = 1 << 16
 
 
 @dataclass(frozen=True)
-class WrittenFile:
-    """One Parquet file a block was written to, not yet fsynced or committed."""
-
-    path: Path
-    partition: str
-    rows: int
-    bytes: int
-    sha256: str
-    min_ts: dt.datetime | None
-    max_ts: dt.datetime | None
-
-
-@dataclass(frozen=True)
 class WrittenBlock:
     """A typed block: its bad lines (index, source, offset, reason) and the files of the rest."""
 
@@ -206,7 +117,7 @@ class WrittenBlock:
     bad: list[tuple[int, str, int, str]]
     rows: int
     hours: list[dt.datetime]
-    files: list[WrittenFile]
+    files: list[PendingFile]
 
 
 class BatchWriter:
@@ -218,15 +129,13 @@ class BatchWriter:
         catalog: Catalog,
         lake: Lake,
         dataset: StreamDataset,
-        worker: str,
-        lease: tuple[str, str, int],
+        lease: Lease,
     ) -> None:
         """Open a DuckDB session for one dataset's ingest."""
         self.settings = settings
         self.catalog = catalog
         self.lake = lake
         self.dataset = dataset
-        self.worker = worker
         self.lease = lease
         self.db = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit})
         self.db.execute("CREATE TEMP TABLE seen (h UBIGINT)")
@@ -250,10 +159,11 @@ class BatchWriter:
         for cursor in self.cursors:
             self.free_cursors.put(cursor)
         self.local = threading.local()  # each worker thread's own cursor
-        self.quarantine_rows: list[dict[str, object]] = []
+        self.quarantine = QuarantineBuffer(
+            catalog, lake, dataset.name, dataset.secret_keys, self.db
+        )
         self.loaded_dates: set[str] = set()
         self.committed_by_date: dict[str, list[str]] | None = None
-        self.quarantine_keys: set[tuple[str, int]] | None = None
         self.touched: dict[int, ReadPlan] = {}
         self.rows = self.quarantined = self.duplicates = self.files_written = 0
         self.bytes_read = self.sources_read = 0
@@ -261,12 +171,10 @@ class BatchWriter:
         self._new_batch()
 
     def _new_batch(self) -> None:
-        self.batch = BatchCommit(new_batch_id(), self.dataset.name, utcnow(), self.worker)
+        self.batch = new_batch(self.dataset.name, self.lease[1])
         self.block_no = 0
         self.batch_input = 0
-        self.target = self.lake.dataset_dir("hot", self.dataset.name)
 
-    # -- input ----------------------------------------------------------------------------
     def add_segment(self, plan: ReadPlan, segment: Segment) -> None:
         """Queue complete lines; parse and write once a block's worth is queued."""
         self.touched[id(plan)] = plan
@@ -287,9 +195,9 @@ class BatchWriter:
     def add_unterminated(self, item: Unterminated) -> None:
         """Quarantine a line that can never be read (oversized, or cut off in a rotated file)."""
         self.touched[id(item.plan)] = item.plan
-        raw = _redact(item.head, self.dataset.secret_keys)
-        self._quarantine(
-            item.plan.file.display, item.start, item.reason, raw, item.length, item.plan.rewritten
+        plan = item.plan
+        self.quarantine.add(
+            plan.file.display, item.start, item.reason, item.head, item.length, plan.rewritten
         )
 
     def plan_done(self, plan: ReadPlan) -> None:
@@ -311,7 +219,6 @@ class BatchWriter:
             cursor.close()
         self.db.close()
 
-    # -- blocks ---------------------------------------------------------------------------
     def _queue_block(self) -> None:
         if not self.pending:
             return
@@ -408,67 +315,24 @@ class BatchWriter:
     def _record_block(self, written: WrittenBlock) -> None:
         """Quarantine a written block's bad lines and record its files in the batch."""
         self._collect_quarantine(written)
-        self._write_rows(written)
+        self._add_files(written)
 
     def _collect_quarantine(self, written: WrittenBlock) -> None:
         for index, source, offset, reason in written.bad:
             raw = written.block.raw(index)
-            kept = _redact(raw[:HEAD_BYTES], self.dataset.secret_keys)
-            self._quarantine(source, offset, reason, kept, len(raw), written.rewritten)
-
-    def _quarantine(
-        self,
-        source: str,
-        offset: int,
-        reason: str,
-        raw: bytes,
-        length: int,
-        rewritten: bool,
-    ) -> None:
-        line_hash = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
-        # A rewritten file is read again from its start: its bad lines may be quarantined already.
-        if rewritten and (source, line_hash) in self._known_quarantine():
-            return
-        self.quarantine_rows.append(
-            {
-                "dataset": self.dataset.name,
-                "source": source,
-                "offset": offset,
-                "reason": reason,
-                "raw": raw,
-                "raw_length": length,
-                "_line_hash": line_hash,
-            }
-        )
-
-    def _known_quarantine(self) -> set[tuple[str, int]]:
-        if self.quarantine_keys is None:
-            paths = [
-                str(self.lake.absolute(f.path))
-                for f in self.catalog.live_files(self.dataset.name, kind="quarantine")
-            ]
-            rows = (
-                self.db.execute(
-                    "SELECT source, _line_hash FROM read_parquet(?)", [paths]
-                ).fetchall()
-                if paths
-                else []
+            self.quarantine.add(
+                source, offset, reason, raw[:HEAD_BYTES], len(raw), written.rewritten
             )
-            self.quarantine_keys = {(r[0], int(r[1])) for r in rows}
-        return self.quarantine_keys
 
     def _copy_rows(
         self, db: duckdb.DuckDBPyConnection, block_no: int, date: str, filtered: bool
-    ) -> WrittenFile:
-        """COPY the valid rows of `typed` dated `date` (UTC) into one file; the file written.
+    ) -> PendingFile:
+        """COPY the valid rows of `typed` dated `date` (UTC) into one file, not yet durable.
 
         One plain COPY per date rather than PARTITION_BY: a block seldom spans two dates, and
         partitioning buffers and sorts every row again. Rows stay in the order they were read:
         hot files are as ingested, and compaction into the warm tier sorts them by `ts`.
         """
-        directory = self.target / f"date={date}"
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{self.batch.batch_id}-{block_no}.parquet"
         raw = "t.raw" if self.raw_in_typed else "l.raw"
         columns = ", ".join(
             ["t.ts", *(f"t.{quote(c.name)}" for c in self.dataset.columns)]
@@ -477,104 +341,43 @@ class BatchWriter:
         rows_of = "typed t" if self.raw_in_typed else "typed t JOIN lines l ON l._i = t._i"
         of_date = f" AND CAST(t.ts AS DATE) = DATE {literal(date)}" if filtered else ""
         stamp = self.batch.started_at.isoformat()
-        stats = db.execute(
-            f"""COPY (
-                SELECT {columns}, {literal(self.batch.batch_id)} AS _batch_id,
-                       TIMESTAMPTZ {literal(stamp)} AS _ingested_at
-                FROM {rows_of} WHERE t._reason IS NULL{of_date}
-            ) TO {literal(str(path))} (
-                FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1,
-                STRING_DICTIONARY_PAGE_SIZE_LIMIT {STRING_DICTIONARY_LIMIT}, RETURN_STATS true)"""
-        ).fetchall()
-        _filename, count, size, _footer, column_stats, *_ = stats[0]
-        ts_stats = column_stats.get('"ts"') or column_stats.get("ts") or {}
-        return WrittenFile(
-            path=path,
-            partition=date,
-            rows=int(count),
-            bytes=int(size),
-            sha256=sha256_file(path),
-            min_ts=_stat_time(ts_stats.get("min")),
-            max_ts=_stat_time(ts_stats.get("max")),
+        query = f"""
+            SELECT {columns}, {literal(self.batch.batch_id)} AS _batch_id,
+                   TIMESTAMPTZ {literal(stamp)} AS _ingested_at
+            FROM {rows_of} WHERE t._reason IS NULL{of_date}"""
+        place = target(self.lake, self.dataset.name, date, self.batch.batch_id)
+        return copy_to_parquet(
+            self.lake,
+            db,
+            query,
+            place,
+            str(block_no),
+            compression_level=1,
+            dictionary_limit=STRING_DICTIONARY_LIMIT,
         )
 
-    def _write_rows(self, written: WrittenBlock) -> None:
+    def _add_files(self, written: WrittenBlock) -> None:
         """Make a block's files durable and add them to the batch."""
         if written.rows == 0:
             return
         self.batch.hours.update(written.hours)
-        for file in written.files:
-            fsync_file(file.path)
-            self.batch.files.append(
-                FileRecord(
-                    dataset=self.dataset.name,
-                    kind="data",
-                    tier="hot",
-                    partition=file.partition,
-                    path=self.lake.relative(file.path),
-                    rows=file.rows,
-                    bytes=file.bytes,
-                    sha256=file.sha256,
-                    min_ts=file.min_ts,
-                    max_ts=file.max_ts,
-                    batch_id=self.batch.batch_id,
-                )
-            )
-        for directory in {f.path.parent for f in written.files}:
-            fsync_dir(directory)
+        self.batch.files.extend(make_durable(written.files))
         self.batch.rows += written.rows
         self.rows += written.rows
         self.files_written += len(written.files)
 
-    def _write_quarantine(self) -> None:
-        if not self.quarantine_rows:
-            return
-        day = self.batch.started_at.strftime("%Y-%m-%d")
-        directory = self.lake.quarantine_dir(self.dataset.name) / f"date={day}"
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{self.batch.batch_id}-q.parquet"
-        for row in self.quarantine_rows:
-            row["_batch_id"] = self.batch.batch_id
-            row["_ingested_at"] = self.batch.started_at
-        table = pa.Table.from_pylist(self.quarantine_rows, schema=QUARANTINE_SCHEMA)
-        pq.write_table(table, path, compression="zstd")
-        fsync_file(path)
-        fsync_dir(directory)
-        self.batch.files.append(
-            FileRecord(
-                dataset=self.dataset.name,
-                kind="quarantine",
-                tier="hot",
-                partition=day,
-                path=self.lake.relative(path),
-                rows=table.num_rows,
-                bytes=path.stat().st_size,
-                sha256=sha256_file(path),
-                min_ts=None,
-                max_ts=None,
-                batch_id=self.batch.batch_id,
-            )
-        )
-        self.batch.quarantined += table.num_rows
-        self.quarantined += table.num_rows
-        self.files_written += 1
-        if self.quarantine_keys is not None:
-            self.quarantine_keys.update(
-                (str(r["source"]), int(r["_line_hash"]))  # type: ignore[call-overload]
-                for r in self.quarantine_rows
-            )
-        self.quarantine_rows = []
-
-    # -- commit ---------------------------------------------------------------------------
     def _commit(self) -> None:
         self._flush_blocks()
-        self._write_quarantine()
+        quarantined = self.quarantine.write(self.batch)
+        if quarantined:
+            self.quarantined += quarantined
+            self.files_written += 1
         advances = [a for a in (p.advance(self.dataset.name) for p in self.touched.values()) if a]
         if not advances and not self.batch.files:
             return
         self.batch.advances = advances
         self.batch.bytes_read = self.batch_input
-        self.catalog.commit_batch(self.batch, self.lease)
+        commit(self.catalog, self.batch, self.lease)
         self.committed.append(self.batch.batch_id)
         self._refresh_states(self.touched.values())
         self.touched = {}
@@ -603,25 +406,3 @@ def _prepare_session(db: duckdb.DuckDBPyConnection, sql: str) -> None:
         db.execute(f"CREATE TEMP VIEW typing AS {sql}")
     finally:
         db.unregister("lines")
-
-
-def _stat_time(text: object) -> dt.datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
-    except ValueError:
-        return None
-
-
-def _redact(raw: bytes, secret_keys: tuple[str, ...]) -> bytes:
-    """Raw bytes with the values of secret keys replaced, so secrets never reach quarantine."""
-    import re
-
-    for key in secret_keys:
-        raw = re.sub(
-            rb'("' + re.escape(key.encode()) + rb'"\s*:\s*)"(?:[^"\\]|\\.)*"?',
-            rb'\1"<redacted>"',
-            raw,
-        )
-    return raw

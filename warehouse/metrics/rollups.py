@@ -25,7 +25,6 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.errors import CatalogError
-from warehouse.ingest.stream import wait_for_lease, worker_id
 from warehouse.metrics.definitions import (
     METRICS,
     Metric,
@@ -41,8 +40,10 @@ from warehouse.metrics.histogram import (
 from warehouse.settings import Settings
 from warehouse.sources.datasets import STREAMS
 from warehouse.sources.typing_sql import literal
-from warehouse.store.catalog import Catalog, DirtyMark, FileRecord, utcnow
-from warehouse.store.lake import Lake, fsync_dir, fsync_file, new_batch_id, sha256_file
+from warehouse.store.catalog import BatchCommit, Catalog, DirtyMark, FileRecord, utcnow
+from warehouse.store.commit import Lease, commit, remove_orphans, wait_for_lease, worker_id
+from warehouse.store.lake import Lake, new_batch_id
+from warehouse.store.write import Target, copy_to_parquet, make_durable
 from warehouse.views.build import VIEW_BUILDERS
 from warehouse.views.live import LiveFiles, live_files
 from warehouse.views.rollups import (
@@ -198,13 +199,7 @@ def remove_stale_rollup_files(catalog: Catalog, lake: Lake) -> list[str]:
     removed = catalog.forget_retired(ROLLUP_KIND, utcnow() - RETIRED_GRACE)
     for relative in removed:
         lake.absolute(relative).unlink(missing_ok=True)
-    referenced = catalog.paths_of_kind(ROLLUP_KIND)
-    base = lake.root / "rollups"
-    if base.is_dir():
-        for path in base.rglob("*.parquet"):
-            if lake.relative(path) not in referenced:
-                path.unlink(missing_ok=True)
-                removed.append(lake.relative(path))
+    removed += remove_orphans(lake, [lake.rollups_dir], catalog.paths_of_kind(ROLLUP_KIND))
     return removed
 
 
@@ -221,7 +216,7 @@ class RollupBatch:
         catalog: Catalog,
         lake: Lake,
         metrics: Sequence[Metric],
-        lease: tuple[str, str, int],
+        lease: Lease,
         report: RollupReport,
     ) -> None:
         """Open a DuckDB session for one batch."""
@@ -324,7 +319,10 @@ class RollupBatch:
         watermarks = {}
         if last and plan.watermark is not None and not commit_failed:
             watermarks[COMMITS_SEEN] = plan.watermark
-        self.catalog.commit_rollups(self.added, self.retired, consumed, watermarks, self.lease)
+        batch = BatchCommit(self.batch_id, ROLLUP_KIND, utcnow(), self.lease[1], ingested=False)
+        batch.files, batch.retired = self.added, self.retired
+        batch.consumed_marks, batch.watermarks = consumed, watermarks
+        commit(self.catalog, batch, self.lease)
         self.report.marks_consumed += len(consumed)
         self.report.marks_kept += sum(len(plan.marks.get(d, [])) for d in days) - len(consumed)
         self.report.hours += len({hour for hour, _ in todo})
@@ -467,37 +465,16 @@ class RollupBatch:
             partition = grain.partition(unit)
             self.retired.extend(old.get(partition, []))
             where = f"date_trunc({literal(trunc)}, bucket) = {_ts(unit)}"
-            stats = self.db.execute(
-                f"SELECT count(*), min(bucket), max(bucket) FROM {table} WHERE {where}"
-            ).fetchall()[0]
-            rows = int(stats[0])
+            counted = self.db.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()
+            rows = int(counted[0][0])
             if rows == 0:
                 continue
             directory = grain.directory(self.lake, partition)
-            directory.mkdir(parents=True, exist_ok=True)
-            path = directory / f"{self.batch_id}.parquet"
-            self.db.execute(
-                f"""COPY (SELECT {", ".join(ROLLUP_COLUMNS)} FROM {table} WHERE {where}
-                          ORDER BY metric, bucket)
-                    TO {literal(str(path))} (FORMAT parquet, COMPRESSION zstd)"""
-            )
-            fsync_file(path)
-            fsync_dir(directory)
-            self.added.append(
-                FileRecord(
-                    dataset=grain.dataset,
-                    kind=ROLLUP_KIND,
-                    tier="hot",
-                    partition=partition,
-                    path=self.lake.relative(path),
-                    rows=rows,
-                    bytes=path.stat().st_size,
-                    sha256=sha256_file(path),
-                    min_ts=stats[1],
-                    max_ts=stats[2],
-                    batch_id=self.batch_id,
-                )
-            )
+            place = Target(directory, grain.dataset, partition, self.batch_id, kind=ROLLUP_KIND)
+            columns = ", ".join(ROLLUP_COLUMNS)
+            query = f"SELECT {columns} FROM {table} WHERE {where} ORDER BY metric, bucket"
+            pending = copy_to_parquet(self.lake, self.db, query, place, None, ts_column="bucket")
+            self.added += make_durable([pending])
             written = self.report.rows_written
             written[grain.dataset] = written.get(grain.dataset, 0) + rows
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from warehouse.ingest.stream import DatasetResult
 from warehouse.metrics.rollups import RollupReport
 from warehouse.quality import QualityReport
+from warehouse.store.commit import DatasetResult
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 TIERS = ("hot", "warm")
+QUARANTINE = "quarantine"
+ROLLUPS = "rollups"
 
 
 def new_batch_id() -> str:
@@ -25,12 +25,31 @@ class Lake:
     root: Path
 
     def dataset_dir(self, tier: str, dataset: str) -> Path:
-        """Directory holding a dataset's Parquet files in a tier."""
+        """Directory holding a dataset's Parquet files in a tier (or quarantine, rollups)."""
         return self.root / tier / dataset
 
     def quarantine_dir(self, dataset: str) -> Path:
         """Directory holding a dataset's quarantined records."""
-        return self.root / "quarantine" / dataset
+        return self.dataset_dir(QUARANTINE, dataset)
+
+    def partition_dir(self, tier: str, dataset: str, partition: str, key: str = "date") -> Path:
+        """Directory of one partition: `<lake>/<tier>/<dataset>/<key>=<partition>`.
+
+        `tier` is a tier (hot, warm) or the quarantine or rollups area.
+        """
+        return self.dataset_dir(tier, dataset) / f"{key}={partition}"
+
+    def dataset_dirs(self, dataset: str) -> Iterator[Path]:
+        """The existing directories of a dataset's files: each tier and its quarantine."""
+        for tier in (*TIERS, QUARANTINE):
+            candidate = self.dataset_dir(tier, dataset)
+            if candidate.is_dir():
+                yield candidate
+
+    @property
+    def rollups_dir(self) -> Path:
+        """Directory holding every rollup grain's files."""
+        return self.root / ROLLUPS
 
     def staging_dir(self, batch_id: str) -> Path:
         """Scratch directory of one batch (removed after commit or by the janitor)."""
@@ -67,56 +86,3 @@ class Lake:
     def data_docs_dir(self) -> Path:
         """Where GX Data Docs are built."""
         return self.reports_dir / "data_docs"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def fsync_file(path: Path) -> None:
-    """Flush a file's bytes to stable storage."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a directory entry (new or renamed files) to stable storage."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def remove_orphans(lake: Lake, dataset: str, referenced: set[str]) -> list[str]:
-    """Delete Parquet files of `dataset` that no catalog row references (crash leftovers).
-
-    Only call this while holding the dataset's lease: files of a batch still being written
-    by the lease holder are not referenced yet.
-    """
-    removed: list[str] = []
-    for base in _dataset_dirs(lake, dataset):
-        for path in base.rglob("*.parquet"):
-            rel = lake.relative(path)
-            if rel not in referenced:
-                path.unlink(missing_ok=True)
-                removed.append(rel)
-    return removed
-
-
-def _dataset_dirs(lake: Lake, dataset: str) -> Iterable[Path]:
-    for tier in TIERS:
-        candidate = lake.dataset_dir(tier, dataset)
-        if candidate.is_dir():
-            yield candidate
-    quarantine = lake.quarantine_dir(dataset)
-    if quarantine.is_dir():
-        yield quarantine

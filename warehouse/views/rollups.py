@@ -11,7 +11,7 @@ from warehouse.metrics.definitions import METRICS
 from warehouse.metrics.histogram import HIST_TYPE, key_value_sql, rollup_from_rollups_sql
 from warehouse.sources.typing_sql import literal
 from warehouse.store.catalog import Catalog, FileRecord
-from warehouse.store.lake import Lake
+from warehouse.store.lake import ROLLUPS, Lake
 from warehouse.views.live import LiveFiles
 
 ROLLUP_KIND = "rollup"
@@ -64,7 +64,7 @@ class Grain:
 
     def directory(self, lake: Lake, partition: str) -> Path:
         """Directory of the grain's files for one partition."""
-        return lake.root / "rollups" / self.name / f"{self.partition_key}={partition}"
+        return lake.partition_dir(ROLLUPS, self.name, partition, self.partition_key)
 
 
 HOURLY = Grain("hourly", "hour", "day", "date")

@@ -430,7 +430,7 @@ def test_sigkill_during_refresh_leaves_old_buckets_and_marks(tmp_path):
     # commit call, before its transaction: nothing visible changed, every mark is still there.
     for function, event, nth in (
         ("warehouse.metrics.rollups:RollupBatch._write", "return", 2),
-        ("warehouse.store.catalog:Catalog.commit_rollups", "call", 1),
+        ("warehouse.store.commit:commit", "call", 1),
     ):
         kill_refresh(env, tmp_path, function, event, nth)
         assert mark_count(env) == marks_before
@@ -441,7 +441,7 @@ def test_sigkill_during_refresh_leaves_old_buckets_and_marks(tmp_path):
 
     # Killed in the third batch's commit (one day per batch, newest first): the first two
     # batches are committed and consumed their marks, the rest is untouched and consistent.
-    kill_refresh(env, tmp_path, "warehouse.store.catalog:Catalog.commit_rollups", "call", 3)
+    kill_refresh(env, tmp_path, "warehouse.store.commit:commit", "call", 3)
     assert 0 < mark_count(env) < marks_before
     assert live_rollup_paths(env) != files_before
     assert_grains_consistent(env)

@@ -18,10 +18,11 @@ import sqlalchemy as sa
 
 from marcus_sample.state import create_costs_db
 from tests.warehouse.marcus_tree import Env, make_env
+from warehouse.ingest.costs import ingest_costs_db
 from warehouse.ingest.registry import ingest_unit_names
-from warehouse.ingest.stream import DatasetResult
-from warehouse.sources.costs_db import ingest_costs_db, type_events
+from warehouse.sources.costs_db import type_events
 from warehouse.store.catalog import dirty_hours, files
+from warehouse.store.commit import DatasetResult
 
 PROJECT = "3f2b9c1e6a7d4e0f9b8a7c6d5e4f3a2b"
 MODELS = (

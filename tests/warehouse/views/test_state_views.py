@@ -11,8 +11,8 @@ import pytest
 from marcus_sample.state import create_costs_db, create_kanban_db
 from tests.warehouse.ingest.test_history import assignment, at, write_json
 from tests.warehouse.marcus_tree import Env, make_env
+from warehouse.ingest.costs import ingest_costs_db
 from warehouse.ingest.registry import ingest_kanban_db, ingest_state_files
-from warehouse.sources.costs_db import ingest_costs_db
 
 REGISTRY_ID = "e007baf9-adcc-4d76-ac5f-8561ec2bda9a"
 KANBAN_ID = "27b50b25b7004b9389bf30c451f1ab14"

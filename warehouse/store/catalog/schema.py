@@ -1,0 +1,162 @@
+"""The catalog's tables, and the timestamp type they store times with."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """Timestamps stored as naive UTC (SQLite has no zones) and returned zone-aware."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        """Normalise to naive UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        """Attach UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+metadata = sa.MetaData()
+
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset", sa.String(64), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("fp_len", sa.Integer, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("cursor", sa.BigInteger, nullable=False),
+    sa.Column("tail_hash", sa.String(64), nullable=False),
+    sa.Column("stat_size", sa.BigInteger, nullable=False),
+    sa.Column("stat_mtime_ns", sa.BigInteger, nullable=False),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("dataset", "fingerprint", name="uq_sources_identity"),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("dataset", sa.String(64), nullable=False, index=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("committed_at", UTCDateTime, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("quarantined", sa.BigInteger, nullable=False),
+    sa.Column("duplicates", sa.BigInteger, nullable=False),
+    sa.Column("bytes_read", sa.BigInteger, nullable=False),
+    sa.Column("worker", sa.String(200), nullable=False),
+    sa.Column("validated_at", UTCDateTime, nullable=True),
+)
+
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # data | quarantine
+    sa.Column("tier", sa.String(8), nullable=False),  # hot | warm | cold
+    sa.Column("partition", sa.String(32), nullable=False),
+    sa.Column("path", sa.Text, nullable=False, unique=True),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("min_ts", UTCDateTime, nullable=True),
+    sa.Column("max_ts", UTCDateTime, nullable=True),
+    sa.Column("batch_id", sa.String(40), nullable=False, index=True),
+    sa.Column("committed_at", UTCDateTime, nullable=False),
+    sa.Column("removed_at", UTCDateTime, nullable=True),
+    sa.Index("ix_files_dataset_live", "dataset", "kind", "removed_at"),
+)
+
+dirty_hours = sa.Table(
+    "dirty_hours",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset", sa.String(64), nullable=False),
+    sa.Column("hour", UTCDateTime, nullable=False),
+    sa.Column("batch_id", sa.String(40), nullable=False),
+    sa.Index("ix_dirty_hours_dataset_hour", "dataset", "hour"),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(120), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("flow", sa.String(64), nullable=False, index=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("summary", sa.Text, nullable=True),
+)
+
+# The last committed version of every state record (JSON state files, SQLite rows): what the
+# next run diffs against. Updated in the same transaction as the history files it describes.
+state_keys = sa.Table(
+    "state_keys",
+    metadata,
+    sa.Column("source", sa.String(300), primary_key=True),
+    sa.Column("collection", sa.String(120), primary_key=True),
+    sa.Column("key", sa.String(500), primary_key=True),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("valid_from", UTCDateTime, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("batch_id", sa.String(40), nullable=False),
+)
+
+# Rollup refresh state: `commits_seen` = commit time up to which batches (and file removals)
+# have been rolled up for metrics timed by commit (quarantine, lake size).
+rollup_state = sa.Table(
+    "rollup_state",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", UTCDateTime, nullable=False),
+)
+
+# One row per expectation or cross-dataset check evaluated by a quality run; `batch_id` is NULL
+# for cross-dataset checks. JSON text columns keep GX's kwargs, observed values and row samples.
+quality_results = sa.Table(
+    "quality_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), nullable=False, index=True),
+    sa.Column("dataset", sa.String(64), nullable=False),
+    sa.Column("batch_id", sa.String(40), nullable=True, index=True),
+    sa.Column("expectation", sa.String(120), nullable=False),
+    sa.Column("column", sa.String(200), nullable=True),
+    sa.Column("kwargs", sa.Text, nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("observed", sa.Text, nullable=True),
+    sa.Column("element_count", sa.BigInteger, nullable=True),
+    sa.Column("unexpected_count", sa.BigInteger, nullable=True),
+    sa.Column("unexpected_sample", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("checked_at", UTCDateTime, nullable=False),
+    sa.Index("ix_quality_results_dataset_checked", "dataset", "checked_at"),
+)

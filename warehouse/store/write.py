@@ -1,0 +1,218 @@
+"""The one way files enter the lake: Parquet written durably under a batch-unique name.
+
+Every writer goes through here: a file is written into the directory Lake chose, hashed once,
+and fsynced with its directory (and the parent of any directory created for it) before a
+catalog commit (`warehouse.store.commit`) refers to it. Until that commit it is an orphan that
+the next run's commit path removes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from warehouse.store.catalog import FileRecord
+from warehouse.store.lake import QUARANTINE, Lake
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a batch's files of one partition go, and how the catalog records them."""
+
+    directory: Path  # decided by Lake
+    dataset: str
+    partition: str
+    batch_id: str
+    kind: str = "data"  # data | quarantine | rollup
+    tier: str = "hot"
+
+    def path(self, name: str | None) -> Path:
+        """The batch-unique path of one file: `<batch>-<name>.parquet`, or `<batch>.parquet`."""
+        stem = self.batch_id if name is None else f"{self.batch_id}-{name}"
+        return self.directory / f"{stem}.parquet"
+
+
+def target(
+    lake: Lake,
+    dataset: str,
+    partition: str,
+    batch_id: str,
+    *,
+    kind: str = "data",
+    tier: str = "hot",
+    key: str = "date",
+) -> Target:
+    """Where `dataset`'s files of one partition go: Lake's directory for their kind and tier."""
+    area = QUARANTINE if kind == "quarantine" else tier
+    directory = lake.partition_dir(area, dataset, partition, key)
+    return Target(directory, dataset, partition, batch_id, kind, tier)
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A file written and hashed but not yet durable: `make_durable` fsyncs it."""
+
+    path: Path
+    record: FileRecord
+    new_dirs: tuple[Path, ...]  # directories created for it, whose parents gained an entry
+
+
+def write_table(
+    lake: Lake, table: pa.Table, target: Target, name: str | None, *, ts_column: str | None = "ts"
+) -> FileRecord:
+    """Write an Arrow table as one durable zstd Parquet file of `target`; its catalog record."""
+    path = target.path(name)
+    new_dirs = make_dirs(path.parent)
+    pq.write_table(table, path, compression="zstd")
+    low, high = _arrow_range(table, ts_column)
+    record = _record(lake, target, path, table.num_rows, path.stat().st_size, low, high)
+    return make_durable([PendingFile(path, record, new_dirs)])[0]
+
+
+def copy_to_parquet(
+    lake: Lake,
+    db: duckdb.DuckDBPyConnection,
+    query: str,
+    target: Target,
+    name: str | None,
+    *,
+    ts_column: str = "ts",
+    compression_level: int | None = None,
+    dictionary_limit: int | None = None,
+) -> PendingFile:
+    """COPY a DuckDB query into one Parquet file of `target`, not yet durable (`make_durable`).
+
+    Rows, bytes and the `ts_column` range come from the COPY's own RETURN_STATS.
+    """
+    path = target.path(name)
+    new_dirs = make_dirs(path.parent)
+    options = ["FORMAT parquet", "COMPRESSION zstd"]
+    if compression_level is not None:
+        options.append(f"COMPRESSION_LEVEL {compression_level}")
+    if dictionary_limit is not None:
+        options.append(f"STRING_DICTIONARY_PAGE_SIZE_LIMIT {dictionary_limit}")
+    options.append("RETURN_STATS true")
+    stats = db.execute(
+        f"COPY ({query}) TO {_sql_string(str(path))} ({', '.join(options)})"
+    ).fetchall()
+    _filename, count, size, _footer, column_stats, *_ = stats[0]
+    ts_stats = column_stats.get(f'"{ts_column}"') or column_stats.get(ts_column) or {}
+    low, high = _stat_time(ts_stats.get("min")), _stat_time(ts_stats.get("max"))
+    record = _record(lake, target, path, int(count), int(size), low, high)
+    return PendingFile(path, record, new_dirs)
+
+
+def make_durable(files: Sequence[PendingFile]) -> list[FileRecord]:
+    """Flush each file, then every directory that gained an entry; the files' catalog records."""
+    for file in files:
+        fsync_file(file.path)
+    directories = {f.path.parent for f in files}
+    directories.update(d.parent for f in files for d in f.new_dirs)
+    for directory in sorted(directories, key=lambda d: len(d.parts), reverse=True):
+        fsync_dir(directory)
+    return [f.record for f in files]
+
+
+def make_dirs(directory: Path) -> tuple[Path, ...]:
+    """Create `directory` and its missing parents; the ones this call created."""
+    if directory.is_dir():
+        return ()
+    missing: list[Path] = []
+    current = directory
+    while not current.is_dir():
+        missing.append(current)
+        current = current.parent
+    created: list[Path] = []
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+            created.append(path)
+        except FileExistsError:
+            pass  # another writer thread created it first: its parent is fsynced there
+    return tuple(created)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file's bytes to stable storage."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry (new or renamed files) to stable storage."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _record(
+    lake: Lake,
+    target: Target,
+    path: Path,
+    rows: int,
+    size: int,
+    low: dt.datetime | None,
+    high: dt.datetime | None,
+) -> FileRecord:
+    return FileRecord(
+        dataset=target.dataset,
+        kind=target.kind,
+        tier=target.tier,
+        partition=target.partition,
+        path=lake.relative(path),
+        rows=rows,
+        bytes=size,
+        sha256=sha256_file(path),
+        min_ts=low,
+        max_ts=high,
+        batch_id=target.batch_id,
+    )
+
+
+def _arrow_range(
+    table: pa.Table, column: str | None
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    if column is None or table.num_rows == 0:
+        return None, None
+    found = pc.min_max(table[column]).as_py()
+    return _utc(found["min"]), _utc(found["max"])
+
+
+def _utc(value: object) -> dt.datetime | None:
+    return value.astimezone(dt.UTC) if isinstance(value, dt.datetime) else None
+
+
+def _stat_time(text: object) -> dt.datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+    except ValueError:
+        return None
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
