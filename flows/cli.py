@@ -10,7 +10,6 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from warehouse.ingest.stream import DatasetResult
+    from warehouse.runs.summary import LifecycleSummary, RunOutcome
 
 app = typer.Typer(
     name="seneca",
@@ -90,16 +90,18 @@ def _without_reported(record: logging.LogRecord) -> bool:
     return not getattr(record, REPORTED_ATTRIBUTE, False)
 
 
-def _flow_outcome(flow: Callable[..., Any], *args: Any) -> Any:
-    """Run a flow; return its result, or what it failed with, instead of raising.
+def _flow_outcome(flow: Any, *args: Any) -> RunOutcome:
+    """Run a flow and return its outcome, whatever its final state.
 
     Problems this CLI prints itself are left out of Prefect's console output meanwhile (they
     still reach the Prefect API), so each is read once; Prefect's own messages still show.
+    An unexpected error (not a SenecaError) is raised again here.
     """
     from prefect.logging.configuration import ensure_logging_setup
     from prefect.logging.handlers import PrefectConsoleHandler
 
     from flows.local_runs import local_run_settings, start_local_api
+    from flows.recorded import state_outcome
 
     start_local_api()
     ensure_logging_setup()
@@ -109,10 +111,22 @@ def _flow_outcome(flow: Callable[..., Any], *args: Any) -> Any:
     try:
         with local_run_settings():
             state = cast("State[Any]", flow(*args, return_state=True))
-        return state.result(raise_on_failure=False)
+        outcome = state_outcome(flow.name, state)
     finally:
         for handler in consoles:
             handler.removeFilter(_without_reported)
+    if isinstance(outcome.result, BaseException) and not isinstance(outcome.result, SenecaError):
+        raise outcome.result
+    return outcome
+
+
+def _exit_on_problems(outcome: RunOutcome) -> None:
+    """Each problem of a failed run as one line on stderr, then exit 1."""
+    if outcome.ok:
+        return
+    for problem in outcome.problems:
+        typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
 
 
 class _RichProgress:
@@ -152,11 +166,8 @@ class _RichProgress:
 
 def _run_flow(settings: Settings, which: str, datasets: list[str] | None = None) -> None:
     _prepare_prefect(settings)
-    from flows.ingest import IngestFailed
-    from flows.lifecycle import LifecycleFailed
     from flows.local_runs import start_local_api
     from warehouse.progress import set_progress_sink
-    from warehouse.runs.summary import LifecycleSummary
 
     began = time.monotonic()
     # Before the progress bars: the local API is started with the terminal set aside.
@@ -177,67 +188,39 @@ def _run_flow(settings: Settings, which: str, datasets: list[str] | None = None)
     finally:
         set_progress_sink(None)
     seconds = time.monotonic() - began
-    if isinstance(outcome, LifecycleFailed):
-        outcome = outcome.summary
-    if isinstance(outcome, LifecycleSummary):
-        _print_lifecycle(outcome, seconds)
-        if not outcome.ok:
-            raise typer.Exit(1)
-        return
-    if isinstance(outcome, IngestFailed):
-        _print_results(outcome.results, seconds)
-        _print_ingest_errors(outcome.results)
-        raise typer.Exit(1)
-    if isinstance(outcome, BaseException):
-        raise outcome
-    _print_results(outcome, seconds)
+    if which == "lifecycle":
+        if not isinstance(outcome.result, BaseException):
+            _print_lifecycle(outcome.result, seconds)
+    elif not isinstance(outcome.result, BaseException):
+        _print_results(outcome.result, seconds)
+    _exit_on_problems(outcome)
 
 
-def _print_ingest_errors(results: list[DatasetResult]) -> None:
-    from warehouse.runs.summary import ingest_error_lines
-
-    for line in ingest_error_lines(results):
-        typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
-
-
-def _print_lifecycle(summary: Any, seconds: float) -> None:
-    """The ingest table, one line per later step and its warnings, then each failure on stderr."""
+def _print_lifecycle(summary: LifecycleSummary, seconds: float) -> None:
+    """The ingest table, then one line per later step and its warnings."""
     from rich.markup import escape
 
     from warehouse.metrics.rollups import RollupReport
     from warehouse.quality import QualityReport
 
     ingested = summary.step("ingest")
-    results = ingested.value if ingested and isinstance(ingested.value, list) else []
+    results = ingested.result if ingested and isinstance(ingested.result, list) else []
     _print_results(results, seconds, title="Lifecycle: ingest")
     for line in summary.lines()[1:]:
         typer.echo(line)
     warnings: list[str] = []
     for step in summary.steps:
-        if isinstance(step.value, QualityReport):
-            warnings += [f"quality: {f.describe()}" for f in step.value.failures if not f.critical]
-        elif isinstance(step.value, RollupReport):
-            if step.value.skipped:
-                warnings.append(f"rollup skipped: {step.value.skipped}")
-            if step.value.missing_sources:
-                missing = ", ".join(step.value.missing_sources)
+        if isinstance(step.result, QualityReport):
+            warnings += [f"quality: {f.describe()}" for f in step.result.failures if not f.critical]
+        elif isinstance(step.result, RollupReport):
+            if step.result.skipped:
+                warnings.append(f"rollup skipped: {step.result.skipped}")
+            if step.result.missing_sources:
+                missing = ", ".join(step.result.missing_sources)
                 warnings.append(f"rollup: not available yet: {missing}")
     console = _console()
     for warning in warnings:
         console.print(f"[yellow]{escape(warning)}[/]", highlight=False)
-    for step in summary.steps:
-        if step.ok:
-            continue
-        if step.step == "ingest" and results:
-            _print_ingest_errors(results)
-        elif isinstance(step.value, QualityReport):
-            for line in step.value.message().splitlines():
-                typer.secho(f"error: quality: {line.strip()}", fg=typer.colors.RED, err=True)
-        elif isinstance(step.value, RollupReport) and step.value.errors:
-            for error in step.value.errors:
-                typer.secho(f"error: rollup: {error}", fg=typer.colors.RED, err=True)
-        else:
-            typer.secho(f"error: {step.step}: {step.error}", fg=typer.colors.RED, err=True)
 
 
 # Wide enough for the status table with its longest values on one line each.
@@ -565,16 +548,12 @@ def backfill(
     assert start is not None and end is not None
     settings = _settings(marcus_root, marcus_home, lake, catalog_url)
     _prepare_prefect(settings)
-    from flows.backfill import FollowUpsFailed
     from flows.backfill import backfill as backfill_flow
-    from warehouse.ingest.backfill import BackfillResult
 
     outcome = _flow_outcome(backfill_flow, dataset, start, end, settings)
-    follow_ups_failed = outcome if isinstance(outcome, FollowUpsFailed) else None
-    result = follow_ups_failed.result if follow_ups_failed else outcome
+    result = outcome.result
     if isinstance(result, BaseException):
-        raise _fail(str(result))
-    assert isinstance(result, BackfillResult)
+        _exit_on_problems(outcome)
     table = Table(title=f"Backfill {dataset} [{start}, {end})", title_justify="left")
     for column in ("partition", "rows before", "rows after", "kept (source gone)"):
         table.add_column(column, justify="left" if column == "partition" else "right")
@@ -596,11 +575,7 @@ def backfill(
         console.print("nothing committed in that range: nothing to rebuild")
     for source in result.sources_missing:
         console.print(f"[yellow]source no longer on disk, its rows kept as they were: {source}[/]")
-    if follow_ups_failed:
-        for name, reason in follow_ups_failed.reasons.items():
-            for line in reason.splitlines():
-                typer.secho(f"error: {name}: {line.strip()}", fg=typer.colors.RED, err=True)
-        raise _fail(str(follow_ups_failed))
+    _exit_on_problems(outcome)
 
 
 @app.command()
@@ -650,15 +625,14 @@ def check(
 
     settings = _settings(marcus_root, marcus_home, lake, catalog_url)
     _prepare_prefect(settings)
-    from flows.quality import QualityFailed, quality
+    from flows.quality import quality
     from warehouse.quality.report import write_quality_page
     from warehouse.store.catalog import Catalog
 
-    outcome = _flow_outcome(quality, settings)
-    if isinstance(outcome, QualityFailed):
-        outcome = outcome.report
-    elif isinstance(outcome, BaseException):
-        raise outcome
+    run = _flow_outcome(quality, settings)
+    if isinstance(run.result, BaseException):
+        _exit_on_problems(run)
+    outcome = run.result
     table = Table(title="Quality", title_justify="left")
     table.add_column("dataset", no_wrap=True, min_width=19)
     for column in ("batches", "rows", "checks", "pass", "warn", "crit", "error"):
@@ -685,10 +659,7 @@ def check(
             typer.echo(f"report: {write_quality_page(catalog, report)}")
         finally:
             catalog.dispose()
-    if not outcome.ok:
-        for failure in outcome.critical_failures:
-            typer.secho(f"error: {failure.describe()}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1)
+    _exit_on_problems(run)
 
 
 @app.command()
@@ -713,21 +684,15 @@ def rollup(
             raise _fail(message, 2) from None
     settings = _settings(lake=lake, catalog_url=catalog_url)
     _prepare_prefect(settings)
-    from flows.rollup import RollupFailed
     from flows.rollup import rollup as rollup_flow
-    from warehouse.metrics.rollups import RollupReport
     from warehouse.store.catalog import Catalog
     from warehouse.store.lake import Lake
     from warehouse.views.build import open_views
 
     outcome = _flow_outcome(rollup_flow, settings)
-    failed = isinstance(outcome, RollupFailed)
-    if isinstance(outcome, RollupFailed):
-        report: RollupReport = outcome.report
-    elif isinstance(outcome, BaseException):
-        raise outcome
-    else:
-        report = outcome
+    if isinstance(outcome.result, BaseException):
+        _exit_on_problems(outcome)
+    report = outcome.result
     console = _console()
     if report.skipped:
         console.print(f"skipped: {report.skipped}")
@@ -757,10 +722,7 @@ def rollup(
         for day, metric, count, total in rows:
             table.add_row(day, metric, f"{count:,}", f"{total:,.6g}")
         console.print(table)
-    if failed:
-        for error in report.errors:
-            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1)
+    _exit_on_problems(outcome)
 
 
 def main() -> None:
