@@ -7,11 +7,11 @@ from prefect import flow
 from flows.recorded import catalog_run_id, recorded
 from tasks.ingest import refresh_views
 from tasks.quality import (
-    check_across_datasets,
+    cross_dataset_checks,
+    export_quality_results,
     find_new_batches,
-    publish_results,
-    summarise_run,
-    validate_new_batches,
+    summarise_quality,
+    validate_batches,
 )
 from warehouse.quality import QualityReport
 from warehouse.runs.summary import quality_outcome
@@ -25,8 +25,8 @@ def quality(settings: Settings | None = None) -> QualityReport:
     settings = settings or load_settings()
     run_id = catalog_run_id()
     batches = find_new_batches(settings)
-    outcomes = validate_new_batches(settings, run_id, batches)
-    cross = check_across_datasets(settings, run_id)
-    publish_results(settings)
+    outcomes = validate_batches(settings, run_id, batches)
+    cross = cross_dataset_checks(settings, run_id)
+    export_quality_results(settings)
     refresh_views(settings)
-    return summarise_run(run_id, outcomes, cross)
+    return summarise_quality(run_id, outcomes, cross)

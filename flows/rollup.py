@@ -6,7 +6,7 @@ from prefect import flow
 
 from flows.recorded import recorded
 from tasks.ingest import refresh_views
-from tasks.rollup import refresh_rollup_buckets
+from tasks.rollup import refresh_rollups
 from warehouse.metrics.rollups import RollupReport
 from warehouse.runs.summary import rollup_outcome
 from warehouse.settings import Settings, load_settings
@@ -17,6 +17,6 @@ from warehouse.settings import Settings, load_settings
 def rollup(settings: Settings | None = None) -> RollupReport:
     """Refresh the rollups of every hour that committed batches marked dirty, newest first."""
     settings = settings or load_settings()
-    report = refresh_rollup_buckets(settings)
+    report = refresh_rollups(settings)
     refresh_views(settings)
     return report
