@@ -43,28 +43,7 @@ def recorded(
 
         @functools.wraps(body)
         def run(*args: P.args, **kwargs: P.kwargs) -> Any:
-            call = signature.bind(*args, **kwargs)
-            settings = call.arguments.get("settings") or load_settings()
-            call.arguments["settings"] = settings
-            name = _flow_name(body)
-            run_id = open_run(settings, name)
-            token = _RUN_ID.set(run_id)
-            try:
-                outcome = judge(name, body(*call.args, **call.kwargs))
-            except SenecaError as exc:
-                outcome = refused_outcome(name, exc)
-                close_run(settings, run_id, "FAILED", outcome.summary)
-                # A returned state is the run's final state: one line in the log, no traceback.
-                return Failed(message=outcome.message, data=exc.with_traceback(None))
-            except BaseException as exc:
-                close_run(settings, run_id, "CRASHED", crashed_summary(exc))
-                raise
-            finally:
-                _RUN_ID.reset(token)
-            close_run(settings, run_id, "COMPLETED" if outcome.ok else "FAILED", outcome.summary)
-            if outcome.ok:
-                return outcome.result
-            return Failed(message=outcome.message, data=FlowFailed(outcome))
+            return _run_recorded(body, judge, signature.bind(*args, **kwargs))
 
         # Prefect reads the flow's parameters from this signature: with its annotations
         # evaluated in the body's module, since the wrapper lives in another.
@@ -72,6 +51,37 @@ def recorded(
         return run
 
     return decorate
+
+
+def _run_recorded(
+    body: Callable[..., R], judge: Callable[[str, R], RunOutcome], call: inspect.BoundArguments
+) -> Any:
+    """Run `body` as `recorded` says.
+
+    A module-level function, not part of the wrapper: Dask task runners pickle the flow, and
+    what the wrapper refers to is pickled with it (this function only by its name).
+    """
+    settings = call.arguments.get("settings") or load_settings()
+    call.arguments["settings"] = settings
+    name = _flow_name(body)
+    run_id = open_run(settings, name)
+    token = _RUN_ID.set(run_id)
+    try:
+        outcome = judge(name, body(*call.args, **call.kwargs))
+    except SenecaError as exc:
+        outcome = refused_outcome(name, exc)
+        close_run(settings, run_id, "FAILED", outcome.summary)
+        # A returned state is the run's final state: one line in the log, no traceback.
+        return Failed(message=outcome.message, data=exc.with_traceback(None))
+    except BaseException as exc:
+        close_run(settings, run_id, "CRASHED", crashed_summary(exc))
+        raise
+    finally:
+        _RUN_ID.reset(token)
+    close_run(settings, run_id, "COMPLETED" if outcome.ok else "FAILED", outcome.summary)
+    if outcome.ok:
+        return outcome.result
+    return Failed(message=outcome.message, data=FlowFailed(outcome))
 
 
 def catalog_run_id() -> str:
