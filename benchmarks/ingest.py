@@ -444,8 +444,8 @@ def flow_worker(job: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from prefect.client.orchestration import get_client
 
+    from flows.cli.runtime import local_run_settings
     from flows.ingest import ingest
-    from flows.local_runs import local_run_settings
     from warehouse.settings import load_settings
 
     settings = load_settings(

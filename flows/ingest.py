@@ -2,40 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
-
 from prefect import flow, get_run_logger
-from prefect.client.schemas.objects import State
-from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.recorded import recorded
 from tasks.ingest import ingest_dataset, refresh_views
-from tasks.runs import close_run, open_run
-from warehouse.errors import SenecaError
 from warehouse.ingest.registry import ingest_unit_names
-from warehouse.ingest.stream import DatasetResult
-from warehouse.runs.summary import ingest_error_lines
+from warehouse.runs.summary import ingest_outcome
 from warehouse.settings import Settings, load_settings
-
-
-class IngestFailed(SenecaError):
-    """Some dataset could not be read completely; the others were committed."""
-
-    def __init__(self, results: list[DatasetResult]) -> None:
-        """Keep every dataset's result for the summary."""
-        self.results = results
-        super().__init__("; ".join(ingest_error_lines(results)))
+from warehouse.store.commit import DatasetResult
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]
+@recorded(ingest_outcome)
 def ingest(
     settings: Settings | None = None, datasets: list[str] | None = None
 ) -> list[DatasetResult]:
     """Ingest new Marcus records of the given sources (all by default) exactly once.
 
     An expected failure (a missing root, an unreadable file) ends the run Failed with one
-    message per error and the per-dataset results as its data, without a traceback.
+    message per error and the per-dataset results in its outcome, without a traceback.
 
     Args:
         settings: Lake settings; default: the worker's SENECA_* variables and seneca.toml.
@@ -43,31 +29,9 @@ def ingest(
 
     """
     settings = settings or load_settings()
-    names = datasets or ingest_unit_names()
-    run_id = open_run(settings, "ingest")
-    try:
-        results = ingest_all(settings, names)
-        refresh_views(settings)
-    except BaseException as exc:
-        close_run(settings, run_id, "CRASHED", {"error": f"{type(exc).__name__}: {exc}"})
-        raise
-    failed = any(not r.ok for r in results)
-    close_run(
-        settings,
-        run_id,
-        "FAILED" if failed else "COMPLETED",
-        {"datasets": [asdict(r) for r in results]},
-    )
-    if failed:
-        # Prefect makes a returned state the run's final state: callers see IngestFailed.
-        return ingest_failed(results)  # type: ignore[return-value]
+    results = ingest_all(settings, datasets or ingest_unit_names())
+    refresh_views(settings)
     return results
-
-
-def ingest_failed(results: list[DatasetResult]) -> State[Any]:
-    """A Failed state carrying the results: callers raise IngestFailed, logs stay one line."""
-    failure = IngestFailed(results)
-    return Failed(message=f"ingest failed: {failure}", data=failure)
 
 
 def ingest_all(settings: Settings, names: list[str]) -> list[DatasetResult]:

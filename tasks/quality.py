@@ -5,17 +5,8 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from tasks.reported import REPORTED
-from warehouse.quality import (
-    BatchOutcome,
-    CheckResult,
-    PendingBatch,
-    QualityReport,
-    cross_dataset_checks,
-    export_results,
-    pending_batches,
-    summarise,
-    validate_batches,
-)
+from warehouse import quality
+from warehouse.quality import BatchOutcome, CheckResult, PendingBatch, QualityReport
 from warehouse.settings import Settings
 from warehouse.store.catalog import Catalog
 from warehouse.store.lake import Lake
@@ -25,17 +16,17 @@ from warehouse.store.lake import Lake
 def find_new_batches(settings: Settings) -> list[PendingBatch]:
     """Batches committed since the last validation."""
     with Catalog(settings.resolved_catalog_url) as catalog:
-        return pending_batches(catalog)
+        return quality.pending_batches(catalog)
 
 
 @task(name="validate-batches")
-def validate_new_batches(
+def validate_batches(
     settings: Settings, run_id: str, batches: list[PendingBatch]
 ) -> list[BatchOutcome]:
     """Validate each batch with its suites; results and validated_at commit per batch."""
     logger = get_run_logger()
     with Catalog(settings.resolved_catalog_url) as catalog:
-        outcomes = validate_batches(settings, catalog, run_id, batches)
+        outcomes = quality.validate_batches(settings, catalog, run_id, batches)
     for outcome in outcomes:
         failed = [r for r in outcome.results if not r.success]
         logger.info(
@@ -54,11 +45,11 @@ def validate_new_batches(
 
 
 @task(name="cross-dataset-checks")
-def check_across_datasets(settings: Settings, run_id: str) -> list[CheckResult]:
+def cross_dataset_checks(settings: Settings, run_id: str) -> list[CheckResult]:
     """Run the cross-dataset checks over the lake and record them."""
     logger = get_run_logger()
     with Catalog(settings.resolved_catalog_url) as catalog:
-        results = cross_dataset_checks(settings, catalog, run_id)
+        results = quality.cross_dataset_checks(settings, catalog, run_id)
     for result in results:
         if not result.success:
             logger.warning("%s", result.describe(), extra=REPORTED)
@@ -66,15 +57,15 @@ def check_across_datasets(settings: Settings, run_id: str) -> list[CheckResult]:
 
 
 @task(name="export-quality-results", retries=2, retry_delay_seconds=[1, 5])
-def publish_results(settings: Settings) -> str:
+def export_quality_results(settings: Settings) -> str:
     """Rewrite the Parquet export the `quality_results` view reads."""
     with Catalog(settings.resolved_catalog_url) as catalog:
-        return str(export_results(catalog, Lake(settings.lake)))
+        return str(quality.export_results(catalog, Lake(settings.lake)))
 
 
 @task(name="summarise-quality")
-def summarise_run(
+def summarise_quality(
     run_id: str, outcomes: list[BatchOutcome], cross: list[CheckResult]
 ) -> QualityReport:
     """Per-dataset counts and the failed checks of this run."""
-    return summarise(run_id, outcomes, cross)
+    return quality.summarise(run_id, outcomes, cross)

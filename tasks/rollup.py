@@ -5,17 +5,18 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from tasks.reported import REPORTED
-from warehouse.metrics.rollups import RollupReport, refresh_rollups
+from warehouse.metrics import rollups
+from warehouse.metrics.rollups import RollupReport
 from warehouse.settings import Settings
 from warehouse.store.catalog import Catalog
 
 
 @task(name="refresh-rollups", retries=2, retry_delay_seconds=[2, 10])
-def refresh_rollup_buckets(settings: Settings) -> RollupReport:
+def refresh_rollups(settings: Settings) -> RollupReport:
     """Recompute dirty hours, days and months; expected failures are returned, not raised."""
     logger = get_run_logger()
     with Catalog(settings.resolved_catalog_url) as catalog:
-        report = refresh_rollups(settings, catalog)
+        report = rollups.refresh_rollups(settings, catalog)
     if report.skipped:
         logger.warning("skipped: %s", report.skipped, extra=REPORTED)
     logger.info(

@@ -16,7 +16,8 @@ def test_warehouse_imports_and_works_without_prefect(tmp_path):
         "import sys\n"
         "sys.modules['prefect'] = None  # any import of prefect now fails\n"
         "import warehouse.store.catalog, warehouse.ingest.stream, warehouse.views.build\n"
-        "import marcus_sample.logs, warehouse.runs.status\n"
+        "import marcus_sample.logs, warehouse.runs.status, warehouse.runs.summary\n"
+        "import warehouse.runs.daily_totals, flows.cli\n"
         "from warehouse.store.catalog import Catalog\n"
         f"Catalog('sqlite:///{tmp_path}/c.db')\n"
     )

@@ -9,11 +9,12 @@ from prefect import flow
 from typer.testing import CliRunner
 
 import flows.backfill
-from flows.backfill import FollowUpsFailed, backfill
+from flows.backfill import backfill
 from flows.cli import app
 from flows.ingest import ingest
 from warehouse.ingest.backfill import BackfillError, BackfillResult, PartitionChange
 from warehouse.runs.status import CRITICAL, FRESH, NO_DATA, WARN, freshness
+from warehouse.runs.summary import FlowFailed
 from warehouse.settings import load_settings
 from warehouse.store.catalog import Catalog
 
@@ -114,13 +115,14 @@ def broken_follow_up(settings=None):
 def test_a_failed_follow_up_fails_the_backfill_and_keeps_its_result(lake, monkeypatch):
     monkeypatch.setattr(flows.backfill, "FOLLOW_UPS", (broken_follow_up,))
     day = dt.datetime(2026, 6, 4, tzinfo=dt.UTC)
-    with pytest.raises(FollowUpsFailed, match="broken-follow-up failed") as raised:
+    with pytest.raises(FlowFailed, match="broken-follow-up failed") as raised:
         backfill("audit_events", JUNE3, day, lake)
-    assert [p.partition for p in raised.value.result.partitions] == ["2026-06-03"]
+    assert [p.partition for p in raised.value.outcome.result.partitions] == ["2026-06-03"]
     runs = {r["flow"]: r for r in Catalog(lake.resolved_catalog_url).last_runs()}
     assert runs["backfill"]["state"] == "FAILED"
     assert runs["backfill"]["summary"]["failed_follow_ups"] == ["broken-follow-up"]
-    assert "follow-up broke" in raised.value.reasons["broken-follow-up"]
+    (reason,) = [p for p in raised.value.outcome.problems if p.startswith("broken-follow-up: ")]
+    assert "follow-up broke" in reason
 
     args = ["backfill", "--dataset", "audit_events", "--since", "2026-06-03"]
     result = cli(lake, *args, "--until", "2026-06-04")

@@ -91,13 +91,13 @@ def test_lifecycle_fails_naming_the_missing_root_but_runs_every_step(
     state = lifecycle(settings, return_state=True)
     assert state.is_failed()
     assert str(missing) in state.message
-    summary = state.result(raise_on_failure=False).summary
-    assert [(s.step, s.ok) for s in summary.steps] == [
+    summary = state.result(raise_on_failure=False).outcome.result
+    assert [(s.flow, s.ok) for s in summary.steps] == [
         ("ingest", False),
         ("quality", True),
         ("rollup", True),
     ]
-    results = {r.dataset: r for r in summary.step("ingest").value}
+    results = {r.dataset: r for r in summary.step("ingest").result}
     assert results["telemetry_events"].rows == 0
     assert results["audit_events"].rows == sample_tree.expected_rows["audit_events"]
     runs = Catalog(settings.resolved_catalog_url).last_runs()

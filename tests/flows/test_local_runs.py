@@ -3,7 +3,7 @@
 import pytest
 from prefect.settings import get_current_settings, temporary_settings
 
-from flows.local_runs import local_run_settings
+from flows.cli.runtime import local_run_settings
 
 pytestmark = pytest.mark.unit
 

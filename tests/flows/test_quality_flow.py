@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.quality import QualityFailed, quality
+from flows.quality import quality
 from marcus_sample import write_sample
 from warehouse.ingest.registry import ingest_named, ingest_unit_names
 from warehouse.quality import QualityReport
+from warehouse.runs.summary import FlowFailed
 from warehouse.settings import load_settings
 from warehouse.store.catalog import Catalog, batches, runs
 
@@ -73,8 +74,8 @@ def test_quality_flow_checks_new_batches_and_fails_loudly_on_critical(prefect_ap
     )
     assert state.message.endswith(f"1 unexpected row(s) at {AUDIT}@{offset}")
     failure = state.result(raise_on_failure=False)
-    assert isinstance(failure, QualityFailed)
-    failed = failure.report
+    assert isinstance(failure, FlowFailed)
+    failed = failure.outcome.result
     assert isinstance(failed, QualityReport)
     assert set(failed.datasets) == {"audit_events", "cross_dataset"}
     assert failed.datasets["audit_events"].rows == 1

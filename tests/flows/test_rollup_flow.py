@@ -6,8 +6,9 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.ingest import ingest
-from flows.rollup import RollupFailed, rollup
+from flows.rollup import rollup
 from warehouse.metrics.definitions import METRICS, Metric
+from warehouse.runs.summary import FlowFailed
 from warehouse.settings import load_settings
 from warehouse.store.catalog import Catalog
 from warehouse.store.lake import Lake
@@ -88,7 +89,7 @@ def test_a_failing_metric_fails_the_flow_and_keeps_its_marks(lake_settings, monk
     catalog.commit_batch(batch, ("ingest:audit_events", "test", 30))
     catalog.release_lease("ingest:audit_events", "test")
 
-    with pytest.raises(RollupFailed, match="metric broken"):
+    with pytest.raises(FlowFailed, match="metric broken"):
         rollup(lake_settings)
     assert [m.dataset for m in catalog.dirty_marks()] == ["audit_events"]
     runs = catalog.last_runs(["rollup"])

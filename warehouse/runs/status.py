@@ -56,6 +56,23 @@ def dataset_statuses(catalog: Catalog) -> list[DatasetStatus]:
     return out
 
 
+@dataclass(frozen=True)
+class LakeStatus:
+    """What `seneca status` shows: every dataset's line and the last run of every flow."""
+
+    datasets: list[DatasetStatus]
+    runs: list[RunStatus]
+
+
+def lake_status(settings: Settings) -> LakeStatus:
+    """Every dataset's status and the last run of every flow, from the lake's catalog."""
+    catalog = Catalog(settings.resolved_catalog_url)
+    try:
+        return LakeStatus(dataset_statuses(catalog), flow_runs(catalog))
+    finally:
+        catalog.dispose()
+
+
 def last_runs(catalog: Catalog) -> list[dict[str, Any]]:
     """The latest run of every flow recorded in the catalog."""
     return catalog.last_runs()

@@ -475,21 +475,21 @@ def test_type_events_is_pure_and_keeps_every_field() -> None:
 def test_ingest_flow_reports_a_corrupt_costs_db_and_commits_the_other_sources(
     prefect_api: None, env: Env
 ) -> None:
-    from flows.ingest import IngestFailed
     from flows.ingest import ingest as ingest_flow
+    from warehouse.runs.summary import FlowFailed
 
     (env.root / "data/audit_logs/audit_20260601.jsonl").write_text(
         '{"timestamp": "2026-06-01T09:00:00+00:00", "event_type": "tool_call", "success": true}\n'
     )
     db = env.home / "costs.db"
     db.write_bytes(b"\0garbage" * 1000)
-    with pytest.raises(IngestFailed) as failed:
+    with pytest.raises(FlowFailed) as failed:
         ingest_flow(env.settings, datasets=["costs_db", "audit_events"])
-    results = {r.dataset: r for r in failed.value.results}
+    results = {r.dataset: r for r in failed.value.outcome.result}
     assert results["audit_events"].rows == 1 and results["audit_events"].ok
     (error,) = results["costs_db"].errors
     assert error.startswith(f"{db}: not a readable SQLite database")
-    assert str(failed.value) == f"costs_db: {error}"
+    assert str(failed.value) == f"ingest failed: costs_db: {error}"
 
     db.unlink()
     add_events(new_db(env), [event(at(1, 8))])

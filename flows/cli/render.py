@@ -1,0 +1,376 @@
+"""What the `seneca` commands print: tables of each flow's outcome, query results, progress bars.
+
+Rich is imported inside the functions: `seneca sql --format csv` should not pay for it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from warehouse.ingest.backfill import BackfillResult
+    from warehouse.metrics.rollups import RollupReport
+    from warehouse.quality import QualityReport
+    from warehouse.runs.status import LakeStatus
+    from warehouse.runs.summary import LifecycleSummary, RunOutcome
+    from warehouse.settings import Settings
+    from warehouse.store.commit import DatasetResult
+
+
+class OutputFormat(StrEnum):
+    """How `seneca sql` prints results."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+# Wide enough for the status table with its longest values on one line each.
+_PIPE_WIDTH = 160
+
+
+def console() -> Console:
+    """A rich console; output to a file or pipe is laid out wide: no terminal wraps it there."""
+    from rich.console import Console
+
+    found = Console()
+    if found.is_terminal or "COLUMNS" in os.environ:
+        return found
+    return Console(width=_PIPE_WIDTH)
+
+
+def error(message: str) -> None:
+    """One problem, as one red line on stderr."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print `message` as an error; the returned Exit (to raise) ends the command with `code`."""
+    error(message)
+    return typer.Exit(code)
+
+
+def exit_on_problems(outcome: RunOutcome) -> None:
+    """Each problem of a failed run as one line on stderr, then exit 1; nothing if it completed."""
+    if outcome.ok:
+        return
+    for problem in outcome.problems:
+        error(problem)
+    raise typer.Exit(1)
+
+
+def exit_if_nothing_to_show(outcome: RunOutcome) -> None:
+    """Exit 1 with the run's problems when it failed before it had a result (only an error)."""
+    if isinstance(outcome.result, BaseException):
+        exit_on_problems(outcome)
+
+
+class DatasetProgress:
+    """ProgressSink drawing one rich bar per dataset."""
+
+    def __init__(self) -> None:
+        """A transient set of bars: they vanish when the work is done."""
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def start(self, task: str, total: int) -> None:
+        """A bar for `task`."""
+        self.tasks[task] = self.progress.add_task(task, total=total)
+
+    def advance(self, task: str, amount: int) -> None:
+        """Move the task's bar on."""
+        if task in self.tasks:
+            self.progress.advance(self.tasks[task], amount)
+
+    def finish(self, task: str) -> None:
+        """Remove the task's bar."""
+        if task in self.tasks:
+            self.progress.remove_task(self.tasks.pop(task))
+
+
+def ingest_table(results: list[DatasetResult], seconds: float, title: str = "Ingest") -> None:
+    """Rows, quarantine, duplicates, files and MB read per dataset, with the totals."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("dataset", no_wrap=True, min_width=19)
+    for column in ("rows", "quarantined", "duplicates", "files", "MB read", "s"):
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(
+            r.dataset + (" (skipped)" if r.skipped else "") + (" (errors)" if r.errors else ""),
+            f"{r.rows:,}",
+            f"{r.quarantined:,}",
+            f"{r.duplicates:,}",
+            f"{r.files_written:,}",
+            f"{r.bytes_read / 1e6:,.1f}",
+            f"{r.seconds:.2f}",
+        )
+    out = console()
+    out.print(table)
+    total = sum(r.rows for r in results)
+    quarantined = sum(r.quarantined for r in results)
+    out.print(
+        f"{len(results)} datasets, {total:,} rows committed, {quarantined:,} quarantined, "
+        f"in {seconds:.1f}s"
+    )
+    for r in results:
+        if r.skipped:
+            out.print(f"[yellow]{r.dataset} skipped: {escape(r.skipped)}[/]", highlight=False)
+
+
+def lifecycle_lines(summary: LifecycleSummary, seconds: float) -> None:
+    """The ingest table, then one line per later step and its warnings."""
+    from rich.markup import escape
+
+    from warehouse.metrics.rollups import RollupReport
+    from warehouse.quality import QualityReport
+
+    ingested = summary.step("ingest")
+    results = ingested.result if ingested and isinstance(ingested.result, list) else []
+    ingest_table(results, seconds, title="Lifecycle: ingest")
+    for line in summary.lines()[1:]:
+        typer.echo(line)
+    warnings: list[str] = []
+    for step in summary.steps:
+        if isinstance(step.result, QualityReport):
+            warnings += [f"quality: {f.describe()}" for f in step.result.failures if not f.critical]
+        elif isinstance(step.result, RollupReport):
+            if step.result.skipped:
+                warnings.append(f"rollup skipped: {step.result.skipped}")
+            if step.result.missing_sources:
+                missing = ", ".join(step.result.missing_sources)
+                warnings.append(f"rollup: not available yet: {missing}")
+    out = console()
+    for warning in warnings:
+        out.print(f"[yellow]{escape(warning)}[/]", highlight=False)
+
+
+def quality_table(report: QualityReport) -> None:
+    """Batches, rows and checks per dataset by outcome, then each warning."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="Quality", title_justify="left")
+    table.add_column("dataset", no_wrap=True, min_width=19)
+    for column in ("batches", "rows", "checks", "pass", "warn", "crit", "error"):
+        table.add_column(column, justify="right")
+    for d in report.datasets.values():
+        table.add_row(
+            d.dataset,
+            f"{d.batches:,}",
+            f"{d.rows:,}",
+            f"{d.checks:,}",
+            f"{d.passed:,}",
+            f"[yellow]{d.warnings:,}[/]" if d.warnings else "0",
+            f"[red]{d.critical:,}[/]" if d.critical else "0",
+            f"[magenta]{d.errors:,}[/]" if d.errors else "0",
+        )
+    out = console()
+    out.print(table if report.datasets else "no new batches and no checks to run")
+    for failure in report.failures:
+        if not failure.critical:
+            out.print(f"[yellow]{escape(failure.describe())}[/]", highlight=False)
+
+
+def rollup_lines(report: RollupReport) -> None:
+    """What a rollup run refreshed, and the sources it could not read yet."""
+    out = console()
+    if report.skipped:
+        out.print(f"skipped: {report.skipped}")
+    out.print(
+        f"{report.hours:,} hours, {report.days:,} days, {report.months:,} months refreshed "
+        f"in {report.batches} batches; {report.marks_consumed:,} dirty marks consumed "
+        f"in {report.seconds:.1f}s"
+    )
+    if report.missing_sources:
+        out.print(f"[yellow]not available yet: {', '.join(report.missing_sources)}[/]")
+
+
+def daily_totals_table(zone: str, rows: list[tuple[str, str, int, float]]) -> None:
+    """Each metric's count and sum per day in `zone`."""
+    from rich.table import Table
+
+    table = Table(title=f"Daily totals ({zone})", title_justify="left")
+    for column in ("day", "metric", "count", "sum"):
+        table.add_column(column, justify="left" if column in ("day", "metric") else "right")
+    for day, metric, count, total in rows:
+        table.add_row(day, metric, f"{count:,}", f"{total:,.6g}")
+    console().print(table)
+
+
+def backfill_table(
+    result: BackfillResult, dataset: str, since: dt.datetime, until: dt.datetime
+) -> None:
+    """Rows before and after per rebuilt partition, and what was re-read or is gone."""
+    from rich.table import Table
+
+    table = Table(title=f"Backfill {dataset} [{since}, {until})", title_justify="left")
+    for column in ("partition", "rows before", "rows after", "kept (source gone)"):
+        table.add_column(column, justify="left" if column == "partition" else "right")
+    for change in result.partitions:
+        table.add_row(
+            change.partition,
+            f"{change.rows_before:,}",
+            f"{change.rows_after:,}",
+            f"{change.kept:,}",
+        )
+    out = console()
+    out.print(table)
+    out.print(
+        f"{len(result.sources_read)} sources re-read, {result.files_written} files written, "
+        f"{result.files_retired} retired, {result.bad_lines:,} bad lines skipped "
+        f"(already in quarantine), in {result.seconds:.1f}s"
+    )
+    if not result.partitions:
+        out.print("nothing committed in that range: nothing to rebuild")
+    for source in result.sources_missing:
+        out.print(f"[yellow]source no longer on disk, its rows kept as they were: {source}[/]")
+
+
+_LEVEL_COLOURS = {"ok": "green", "warn": "yellow", "critical": "bold red", "no data": "dim"}
+_STATE_COLOURS = {"COMPLETED": "green", "FAILED": "red", "CRASHED": "bold red", "RUNNING": "cyan"}
+
+
+def status_tables(settings: Settings, status: LakeStatus, now: dt.datetime) -> None:
+    """Per dataset what the lake holds and how late it is, then the last run of each flow."""
+    from rich.table import Table
+
+    from warehouse.runs.status import freshness
+
+    table = Table(title=f"Seneca Lake at {settings.lake}", title_justify="left")
+    table.add_column("dataset", no_wrap=True, min_width=19)
+    for column in ("rows", "MB", "files", "newest record", "lag", "quarantined", "last commit"):
+        table.add_column(
+            column, justify="left" if column[0] in "nl" and column != "lag" else "right"
+        )
+    for s in status.datasets:
+        fresh = freshness(settings, s.dataset, s.newest, now)
+        colour = _LEVEL_COLOURS.get(fresh.level, "")
+        lag = _lag(now, s.newest) + ("" if fresh.level in ("ok", "no data") else f" {fresh.level}")
+        table.add_row(
+            s.dataset,
+            f"{s.rows:,}",
+            f"{s.bytes / 1e6:,.1f}",
+            f"{s.files:,}",
+            _when(s.newest),
+            f"[{colour}]{lag}[/]" if colour else lag,
+            f"{s.quarantined:,}",
+            _when(s.last_commit),
+        )
+    out = console()
+    out.print(table)
+    out.print(
+        f"lag thresholds: warn {settings.freshness_warn_minutes:g} min, critical "
+        f"{settings.freshness_critical_minutes:g} min"
+        + "".join(
+            f"; {name} {warn:g}/{critical:g}"
+            for name, (warn, critical) in sorted(settings.freshness_overrides.items())
+        )
+    )
+    if status.runs:
+        run_table = Table(title="Last runs", title_justify="left")
+        for column in ("flow", "state", "started", "duration"):
+            run_table.add_column(column)
+        for r in status.runs:
+            colour = _STATE_COLOURS.get(r.state, "yellow")
+            duration = f"{r.duration.total_seconds():.1f}s" if r.duration else "running"
+            run_table.add_row(r.flow, f"[{colour}]{r.state}[/]", _when(r.started_at), duration)
+        out.print(run_table)
+    else:
+        out.print("no runs recorded yet")
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _lag(now: dt.datetime, newest: dt.datetime | None) -> str:
+    if newest is None:
+        return "-"
+    seconds = max(0, int((now - newest).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400 * 2:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def emit(relation: Any, format: OutputFormat, out: Path | None, max_rows: int) -> None:
+    """Write a query's result as a table, CSV, JSON or Parquet, to `out` or stdout."""
+    if format is OutputFormat.parquet:
+        assert out is not None
+        relation.write_parquet(str(out))
+        return
+    if format is OutputFormat.table:
+        text = relation.__str__() if max_rows <= 0 else _table(relation, max_rows)
+        _write_text(text, out)
+        return
+    columns = relation.columns
+    rows = relation.fetchall()
+    handle = out.open("w", newline="") if out else sys.stdout
+    try:
+        if format is OutputFormat.csv:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            writer.writerows(rows)
+        else:
+            records = [dict(zip(columns, row, strict=True)) for row in rows]
+            json.dump(records, handle, default=_json_default, indent=1)
+            handle.write("\n")
+    finally:
+        if out:
+            handle.close()
+
+
+def _table(relation: Any, max_rows: int) -> str:
+    rows = relation.limit(max_rows + 1).fetchall()
+    shown = relation.limit(max_rows)
+    text: str = shown.__str__() if len(rows) > 0 else relation.__str__()
+    if len(rows) > max_rows:
+        text += f"(showing the first {max_rows} rows; use --max-rows or --format csv)\n"
+    return text
+
+
+def _write_text(text: str, out: Path | None) -> None:
+    if out:
+        out.write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(value)
