@@ -384,7 +384,7 @@ def sql(
     """Run DuckDB SQL over views of every dataset (committed data only)."""
     import duckdb
 
-    from warehouse.analyst_sql import WriteRefused, refuse_writes
+    from warehouse.analyst_sql import WriteRefused, lock_session, refuse_out, refuse_writes
     from warehouse.catalog import Catalog
     from warehouse.lake import Lake
     from warehouse.views import open_views
@@ -394,6 +394,7 @@ def sql(
         raise _fail("--format parquet needs --out FILE", 2)
     try:
         refuse_writes(query)
+        refuse_out(out, Lake(settings.lake), settings.resolved_catalog_url)
     except duckdb.Error as exc:
         raise _fail(f"query failed: {exc}") from None
     except WriteRefused as exc:
@@ -401,6 +402,7 @@ def sql(
     catalog = Catalog(settings.resolved_catalog_url)
     db = open_views(catalog, Lake(settings.lake))
     catalog.dispose()
+    lock_session(db, Lake(settings.lake), out)
     try:
         relation = db.sql(query)
     except duckdb.Error as exc:
