@@ -172,7 +172,7 @@ def sql(
 
     from warehouse.store.catalog import Catalog
     from warehouse.store.lake import Lake
-    from warehouse.views.analyst_sql import WriteRefused, refuse_writes
+    from warehouse.views.analyst_sql import WriteRefused, lock_session, refuse_out, refuse_writes
     from warehouse.views.build import open_views
 
     settings = _settings(lake=lake, catalog_url=catalog_url)
@@ -180,6 +180,7 @@ def sql(
         raise fail("--format parquet needs --out FILE", 2)
     try:
         refuse_writes(query)
+        refuse_out(out, Lake(settings.lake), settings.resolved_catalog_url)
     except duckdb.Error as exc:
         raise fail(f"query failed: {exc}") from None
     except WriteRefused as exc:
@@ -187,6 +188,7 @@ def sql(
     catalog = Catalog(settings.resolved_catalog_url)
     db = open_views(catalog, Lake(settings.lake))
     catalog.dispose()
+    lock_session(db, Lake(settings.lake), out)
     try:
         relation = db.sql(query)
     except duckdb.Error as exc:

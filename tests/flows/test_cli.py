@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -134,6 +135,128 @@ def test_sql_never_writes_into_the_lake(ingested):
     export = ingested / "exported"
     assert run_cli("sql", "--lake", str(ingested), f"EXPORT DATABASE '{export}'").returncode == 1
     assert not export.exists()
+
+
+@pytest.fixture
+def lake_copy(ingested, tmp_path):
+    """A copy of the ingested lake, for tests that try to write into one."""
+    copy = tmp_path / "lake"
+    shutil.copytree(ingested, copy, ignore=shutil.ignore_patterns(".prefect"))
+    return copy
+
+
+def lake_bytes(lake: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in lake.rglob("*") if path.is_file()}
+
+
+def refused(done: subprocess.CompletedProcess[str], line: str) -> bool:
+    return done.returncode == 1 and done.stderr.splitlines() == [line]
+
+
+@pytest.mark.parametrize(
+    ("query", "refusal"),
+    [
+        (
+            "SET enable_profiling = 'json'; SET profiling_output = '{lake}/profile.json'; "
+            "SELECT tool_name FROM audit_events",
+            "SET enable_profiling",
+        ),
+        (
+            "SET log_query_path = '{target}'; SELECT tool_name FROM audit_events",
+            "SET log_query_path",
+        ),
+        ("CALL enable_logging(storage = 'file', storage_path = '{lake}')", "CALL"),
+    ],
+    ids=["profiling_output", "log_query_path", "enable_logging"],
+)
+def test_sql_refuses_settings_that_write_files(query, refusal, lake_copy):
+    target = next((lake_copy / "hot" / "audit_events").glob("date=*/*.parquet"))
+    before = lake_bytes(lake_copy)
+    done = run_cli("sql", "--lake", str(lake_copy), query.format(target=target, lake=lake_copy))
+    assert done.returncode == 1, done.stdout
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"error: seneca sql is read-only: {refusal} is not run here")
+    # What the statement check lets through (a table function that turns on logging) the
+    # locked session refuses.
+    done = run_cli(
+        "sql",
+        "--lake",
+        str(lake_copy),
+        f"SELECT * FROM enable_logging(storage = 'file', storage_path = '{lake_copy}')",
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "error: query failed: Invalid Input Error: Cannot change configuration option "
+        '""enable_logging"" - the configuration has been locked'
+    ]
+    assert lake_bytes(lake_copy) == before
+    assert run_cli("sql", "--lake", str(lake_copy), "FROM audit_events").returncode == 0
+
+
+def test_sql_out_never_names_a_lake_file(lake_copy, tmp_path):
+    rollup = next((lake_copy / "rollups").rglob("*.parquet"))
+    hot = next((lake_copy / "hot" / "audit_events").glob("date=*/*.parquet"))
+    link = tmp_path / "looks-harmless.parquet"
+    link.symlink_to(hot)
+    before = lake_bytes(lake_copy)
+    for out in (rollup, link, lake_copy / "seneca.duckdb", lake_copy / "catalog.db"):
+        for format in ("parquet", "csv"):
+            done = run_cli(
+                "sql", "--lake", str(lake_copy), "--out", str(out), "--format", format, "SELECT 1"
+            )
+            assert refused(
+                done,
+                f"error: seneca sql does not write over the lake: --out {out} is inside the lake "
+                f"{lake_copy}",
+            ), done.stderr
+    assert lake_bytes(lake_copy) == before
+    done = run_cli("sql", "--lake", str(lake_copy), "SELECT count(*) FROM metrics_hourly")
+    assert done.returncode == 0, done.stderr
+
+
+def test_sql_out_never_names_the_catalog_kept_elsewhere(lake_copy, tmp_path):
+    catalog = tmp_path / "catalogs" / "seneca.db"
+    catalog.parent.mkdir()
+    (lake_copy / "catalog.db").rename(catalog)
+    before = catalog.read_bytes()
+    url = f"sqlite:///{catalog}"
+    done = run_cli(
+        "sql", "--lake", str(lake_copy), "--catalog-url", url, "--out", str(catalog), "SELECT 1"
+    )
+    assert refused(
+        done, f"error: seneca sql does not write over the lake: --out {catalog} is {catalog}"
+    ), done.stderr
+    assert catalog.read_bytes() == before
+    done = run_cli(
+        "sql", "--lake", str(lake_copy), "--catalog-url", url, "SELECT count(*) FROM audit_events"
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("format", ["table", "csv", "json", "parquet"])
+def test_sql_reads_with_scratch_tables_and_writes_each_format_outside_the_lake(
+    format, ingested, sample_tree, tmp_path
+):
+    out = tmp_path / f"result.{format}"
+    query = (
+        "SET threads = 1; "
+        "CREATE TEMP TABLE calls AS SELECT count(*) AS n FROM audit_events; "
+        "CREATE MACRO twice(x) AS x * 2; "
+        "SELECT n, twice(n) AS doubled FROM calls"
+    )
+    done = run_cli("sql", "--lake", str(ingested), "--format", format, "--out", str(out), query)
+    assert done.returncode == 0, done.stderr
+    n = sample_tree.expected_rows["audit_events"]
+    if format == "table":
+        assert f"{n * 2}" in out.read_text()
+    elif format == "csv":
+        assert out.read_text().splitlines() == ["n,doubled", f"{n},{n * 2}"]
+    elif format == "json":
+        assert json.loads(out.read_text()) == [{"n": n, "doubled": n * 2}]
+    else:
+        import duckdb
+
+        assert duckdb.execute("FROM read_parquet(?)", [str(out)]).fetchall() == [(n, n * 2)]
 
 
 def test_usage_errors_exit_2(ingested):

@@ -3,6 +3,8 @@
 Variants (MARCUS_FORMATS §1): isoformat with `+00:00` (fraction optional), structlog `Z`,
 SQLite `%fZ` (ms), SQLite `CURRENT_TIMESTAMP` (space, naive), `str(datetime)` (space, zone),
 and epoch seconds. Naive values are UTC.
+
+A stream record's time must also fall between EARLIEST_TIMESTAMP and LATEST_TIMESTAMP.
 """
 
 from __future__ import annotations
@@ -11,6 +13,14 @@ import datetime as dt
 import re
 
 from warehouse.sources.json_sql import json_string_sql, json_text_sql
+
+# The span a Marcus record's time may fall in; a record outside it is quarantined. Marcus dates
+# from 2025, so anything else is a wrong value: epoch milliseconds where seconds belong land
+# near year 58000, a zero or small number in 1970, and past year 9999 there is no Python
+# datetime at all. The bounds are fixed rather than relative to the clock, so that reading a
+# file again (a backfill, a rewritten file) sorts every line as the first reading did.
+EARLIEST_TIMESTAMP = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST_TIMESTAMP = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)  # the first moment past the span
 
 _ISO = re.compile(
     r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
@@ -70,3 +80,9 @@ def timestamp_sql(json_value: str) -> str:
         f"WHEN {first} BETWEEN 48 AND 57 OR {first} = 45 "
         f"THEN try(to_timestamp(TRY_CAST({json_text_sql(json_value)} AS DOUBLE))) END"
     )
+
+
+def in_range_sql(ts: str) -> str:
+    """SQL true when the TIMESTAMPTZ `ts` is in [EARLIEST_TIMESTAMP, LATEST_TIMESTAMP)."""
+    earliest, latest = EARLIEST_TIMESTAMP.isoformat(), LATEST_TIMESTAMP.isoformat()
+    return f"({ts} >= TIMESTAMPTZ '{earliest}' AND {ts} < TIMESTAMPTZ '{latest}')"

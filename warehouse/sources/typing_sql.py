@@ -7,7 +7,7 @@ import pyarrow as pa
 from warehouse.sources.datasets import ARROW_TYPES, Column, StreamDataset
 from warehouse.sources.json_sql import json_string_sql, json_text_sql
 from warehouse.sources.lines import FLAG_BAD_UTF8, FLAG_BLANK, FLAG_OK, FLAG_OVERSIZED
-from warehouse.sources.timestamps import timestamp_sql
+from warehouse.sources.timestamps import in_range_sql, timestamp_sql
 
 LINEAGE = ("_source", "_offset", "_line_hash", "_batch_id", "_ingested_at")
 
@@ -138,9 +138,11 @@ def typing_sql(dataset: StreamDataset, source_table: str, *, with_raw: bool = Tr
         "WHEN c_ts IS NULL THEN CASE WHEN json_type(raw) <> 'OBJECT' "
         "THEN 'not a JSON object' ELSE 'missing timestamp' END",
         "WHEN ts IS NULL THEN 'unparseable timestamp: ' || left(CAST(c_ts AS VARCHAR), 80)",
+        f"WHEN NOT {in_range_sql('ts')} "
+        "THEN 'timestamp out of range: ' || left(CAST(c_ts AS VARCHAR), 80)",
     ]
     # Most lines are fine: they skip the chain of reasons after one cheap test.
-    fine = [f"_flag = {FLAG_OK}", "v IS NOT NULL", "ts IS NOT NULL"]
+    fine = [f"_flag = {FLAG_OK}", "v IS NOT NULL", "ts IS NOT NULL", in_range_sql("ts")]
     for column in dataset.columns:
         ref = f"c_{column.name}"
         if column.required:
