@@ -442,6 +442,8 @@ def flow_worker(job: dict[str, Any]) -> dict[str, Any]:
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # As the CLI does: a new PREFECT_HOME is migrated first, past Prefect's 20 s on a busy machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from prefect.client.orchestration import get_client
 
     from flows.cli.runtime import local_run_settings
