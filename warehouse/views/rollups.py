@@ -20,6 +20,7 @@ ROLLUP_COLUMNS = (
     "metric",
     "tags",
     "count",
+    "excluded",
     "sum",
     "min",
     "max",
@@ -33,6 +34,7 @@ ROLLUP_TYPES = {
     "metric": "VARCHAR",
     "tags": "MAP(VARCHAR, VARCHAR)",
     "count": "BIGINT",
+    "excluded": "BIGINT",
     "sum": "DECIMAL(38, 12)",
     "min": "DOUBLE",
     "max": "DOUBLE",
@@ -73,19 +75,33 @@ MONTHLY = Grain("monthly", "month", "year", "year")
 GRAINS = (HOURLY, DAILY, MONTHLY)
 
 
+# `excluded` counts values left out as out of range (see warehouse.metrics.histogram); a bucket
+# may hold only such values (count 0, no mean, no quantiles).
 _VIEW_COLUMNS = (
-    "bucket, metric, tags, count, sum, min, max, "
-    "CAST(sum AS DOUBLE) / count AS mean, p50, p95, p99, hist"
+    "bucket, metric, tags, count, excluded, sum, min, max, "
+    "CAST(sum AS DOUBLE) / nullif(count, 0) AS mean, p50, p95, p99, hist"
 )
+
+
+def rollup_files_sql(paths: Sequence[str]) -> str:
+    """A relation of rollup rows (ROLLUP_COLUMNS) read from Parquet files at `paths`.
+
+    Files written before a column existed read it as NULL (`excluded` as 0).
+    """
+    empty = ", ".join(f"CAST(NULL AS {ROLLUP_TYPES[c]}) AS {c}" for c in ROLLUP_COLUMNS)
+    if not paths:
+        return f"(SELECT {empty} WHERE false)"
+    files = ", ".join(literal(p) for p in paths)
+    return (
+        f"(SELECT * REPLACE (coalesce(excluded, 0) AS excluded) FROM ("
+        f"SELECT {empty} WHERE false "
+        f"UNION ALL BY NAME SELECT * FROM read_parquet([{files}], union_by_name = true)))"
+    )
 
 
 def _grain_source(lake: Lake, records: Sequence[FileRecord]) -> str:
     files = [r for r in records if r.kind == ROLLUP_KIND]
-    if not files:
-        empty = ", ".join(f"CAST(NULL AS {ROLLUP_TYPES[c]}) AS {c}" for c in ROLLUP_COLUMNS)
-        return f"(SELECT {empty} WHERE false)"
-    paths = ", ".join(literal(str(lake.absolute(r.path))) for r in files)
-    return f"read_parquet([{paths}])"
+    return rollup_files_sql([str(lake.absolute(r.path)) for r in files])
 
 
 def _metrics_values() -> str:
@@ -101,7 +117,7 @@ def _metrics_values() -> str:
 # contain every entry of `match`; re-bucketed by `unit` and with their tags dropped (merged).
 _SERIES_ROWS = """(
     SELECT date_trunc(unit, bucket) AS bucket, metric,
-        CAST(MAP {} AS MAP(VARCHAR, VARCHAR)) AS tags, count, sum, min, max, hist
+        CAST(MAP {} AS MAP(VARCHAR, VARCHAR)) AS tags, count, excluded, sum, min, max, hist
     FROM (
         SELECT * FROM metrics_hourly WHERE unit = 'hour'
         UNION ALL SELECT * FROM metrics_daily WHERE unit IN ('day', 'week')
@@ -114,7 +130,8 @@ _SERIES_ROWS = """(
 _METRIC_SERIES = """CREATE MACRO metric_series(
     name, unit, since, until, match := CAST(MAP {{}} AS MAP(VARCHAR, VARCHAR))
 ) AS TABLE
-SELECT bucket, metric, count, sum, min, max, CAST(sum AS DOUBLE) / count AS mean, p50, p95, p99
+SELECT bucket, metric, count, excluded, sum, min, max, CAST(sum AS DOUBLE) / nullif(count, 0)
+    AS mean, p50, p95, p99
 FROM ({merged})
 ORDER BY bucket"""
 
@@ -165,8 +182,7 @@ def rollup_views(catalog: Catalog, lake: Lake, live: LiveFiles) -> list[str]:
     local_day = "timezone(zone, date_trunc('day', timezone(zone, bucket)))"
     statements.append(
         "CREATE MACRO metrics_daily_tz(zone) AS TABLE "
-        f"SELECT bucket, metric, tags, count, sum, min, max, "
-        f"CAST(sum AS DOUBLE) / count AS mean, p50, p95, p99, hist "
+        f"SELECT {_VIEW_COLUMNS} "
         f"FROM ({rollup_from_rollups_sql('metrics_hourly', local_day)})"
     )
     return statements
