@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import duckdb
-import pyarrow as pa
 
 from warehouse.errors import CatalogError
 from warehouse.metrics.definitions import (
@@ -167,7 +166,7 @@ def remove_stale_rollup_files(catalog: Catalog, lake: Lake) -> list[str]:
 def create_views(
     db: duckdb.DuckDBPyConnection, catalog: Catalog, lake: Lake, live: LiveFiles
 ) -> None:
-    """Every view of the query layer over `live` that can be built, and `lake_files`.
+    """Every view of the query layer over `live` that can be built.
 
     A view whose inputs do not exist yet is left out: its metrics report a missing source.
     """
@@ -181,23 +180,6 @@ def create_views(
                 db.execute(statement)
             except duckdb.Error:
                 continue
-    table = pa.Table.from_pylist(
-        catalog.live_file_commits(),
-        schema=pa.schema(
-            [
-                ("dataset", pa.string()),
-                ("kind", pa.string()),
-                ("tier", pa.string()),
-                ("partition", pa.string()),
-                ("rows", pa.int64()),
-                ("bytes", pa.int64()),
-                ("committed_at", pa.timestamp("us", tz="UTC")),
-            ]
-        ),
-    )
-    db.register("lake_files_arrow", table)
-    db.execute("CREATE TEMP TABLE lake_files AS SELECT * FROM lake_files_arrow")
-    db.unregister("lake_files_arrow")
 
 
 def _lookups(

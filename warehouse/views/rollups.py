@@ -7,8 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from warehouse.metrics.definitions import METRICS
-from warehouse.metrics.histogram import HIST_TYPE, key_value_sql, rollup_from_rollups_sql
+from warehouse.metrics.definitions import METRICS, metric_events_sql
+from warehouse.metrics.histogram import (
+    HIST_TYPE,
+    key_value_sql,
+    rollup_from_events_sql,
+    rollup_from_rollups_sql,
+)
 from warehouse.sources.typing_sql import literal
 from warehouse.store.catalog import Catalog, FileRecord
 from warehouse.store.lake import ROLLUPS, Lake
@@ -179,10 +184,71 @@ def rollup_views(catalog: Catalog, lake: Lake, live: LiveFiles) -> list[str]:
                   GROUP BY k))"""
     )
     statements.append(_METRIC_SERIES.format(merged=rollup_from_rollups_sql(_SERIES_ROWS, "bucket")))
-    local_day = "timezone(zone, date_trunc('day', timezone(zone, bucket)))"
-    statements.append(
-        "CREATE MACRO metrics_daily_tz(zone) AS TABLE "
-        f"SELECT {_VIEW_COLUMNS} "
-        f"FROM ({rollup_from_rollups_sql('metrics_hourly', local_day)})"
-    )
+    statements.append(lake_files_sql(catalog))
+    statements.append(_DAILY_TZ.format(columns=_VIEW_COLUMNS, rows=_daily_tz_rows()))
     return statements
+
+
+def _local_day(ts: str) -> str:
+    return f"timezone(zone, date_trunc('day', timezone(zone, {ts})))"
+
+
+# Local days from hourly buckets are exact only where every UTC hour lies within one local day:
+# in zones at :30 or :45 (Asia/Kolkata, Asia/Kathmandu), or at a DST change of such a zone, the
+# hour holding local midnight is split between two days. Those hours are taken from the raw
+# events instead (the same metric SQL, exclusions and histograms as the refresh), all others from
+# the hourly rollups. The join on `split` is empty for whole-hour zones, so no raw file is read.
+_DAILY_TZ = """CREATE MACRO metrics_daily_tz(zone) AS TABLE
+SELECT {columns} FROM ({rows})"""
+
+
+_MERGED = "bucket, metric, tags, count, excluded, sum, min, max, hist"
+
+
+def _daily_tz_rows() -> str:
+    split = (
+        "SELECT DISTINCT bucket FROM metrics_hourly WHERE CAST(timezone(zone, bucket) AS DATE) "
+        "<> CAST(timezone(zone, bucket + INTERVAL 1 HOUR - INTERVAL 1 MICROSECOND) AS DATE)"
+    )
+    events = " UNION ALL ".join(
+        f"SELECT e.* FROM ({metric_events_sql(m)}) e "
+        f"JOIN ({split}) s ON date_trunc('hour', e.timestamp) = s.bucket"
+        for m in METRICS
+    )
+    raw = (
+        f"(SELECT {_local_day('timestamp')} AS bucket, name AS metric, tags, value FROM ({events}))"
+    )
+    whole = f"SELECT {_MERGED} FROM metrics_hourly WHERE bucket NOT IN ({split})"
+    pieces = f"SELECT {_MERGED} FROM ({rollup_from_events_sql(raw)})"
+    return rollup_from_rollups_sql(f"({whole} UNION ALL {pieces})", _local_day("bucket"))
+
+
+_LAKE_FILE_COLUMNS = {
+    "dataset": "VARCHAR",
+    "kind": "VARCHAR",
+    "tier": "VARCHAR",
+    "partition": "VARCHAR",
+    "rows": "BIGINT",
+    "bytes": "BIGINT",
+    "committed_at": "TIMESTAMPTZ",
+}
+
+
+def lake_files_sql(catalog: Catalog) -> str:
+    """CREATE VIEW `lake_files`: live data and quarantine files with their rows, bytes, commit.
+
+    The source of the metrics timed by commit (lake_rows, lake_bytes), from the catalog.
+    """
+    names = list(_LAKE_FILE_COLUMNS)
+    typed = ", ".join(f"CAST({n} AS {t}) AS {n}" for n, t in _LAKE_FILE_COLUMNS.items())
+    rows = [
+        "(" + ", ".join(literal(str(f[n])) for n in names) + ")"
+        for f in catalog.live_file_commits()
+    ]
+    if not rows:
+        nulls = ", ".join(f"NULL AS {n}" for n in names)
+        return f"CREATE VIEW lake_files AS SELECT {typed} FROM (SELECT {nulls}) WHERE false"
+    return (
+        f"CREATE VIEW lake_files AS SELECT {typed} "
+        f"FROM (VALUES {', '.join(rows)}) AS f({', '.join(names)})"
+    )

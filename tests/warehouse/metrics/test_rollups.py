@@ -599,3 +599,28 @@ def test_blockers_are_re_marked_at_their_created_at(tmp_path):
     refresh(env)
     assert blockers() == [(12, "medium", 1)]
     assert mark_count(env) == 0
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"])
+def test_daily_rollups_in_zones_at_half_and_quarter_hours(tmp_path, zone):
+    # +05:30, +05:45, and -03:30 changing to -02:30 on 8 March: local midnight falls inside a
+    # UTC hour, whose events belong to two local days.
+    env = build_env(tmp_path)
+    refresh(env)
+    local_day = f"timezone('{zone}', date_trunc('day', timezone('{zone}', timestamp)))"
+    assert_same(rollup_rows(env, f"metrics_daily_tz('{zone}')"), raw_aggregates(env, local_day))
+    # Hand-counted from the lines: tool calls per local date.
+    offset = {"Asia/Kolkata": 330, "Asia/Kathmandu": 345}.get(zone)
+    if offset is not None:
+        lines = (env.root / AUDIT / "audit_20260227.jsonl").read_text().splitlines()
+        per_day: dict[dt.date, int] = {}
+        for line in lines:
+            if line.startswith("{") and json.loads(line)["event_type"] == "tool_call":
+                moment = dt.datetime.fromisoformat(json.loads(line)["timestamp"])
+                day = (moment + dt.timedelta(minutes=offset)).date()
+                per_day[day] = per_day.get(day, 0) + 1
+        rows = env.query(
+            f"SELECT CAST(timezone('{zone}', bucket) AS DATE), sum(count) "
+            f"FROM metrics_daily_tz('{zone}') WHERE metric = 'tool_calls' GROUP BY 1"
+        )
+        assert dict(rows) == per_day
