@@ -150,7 +150,8 @@ def rollup_views(catalog: Catalog, lake: Lake, live: LiveFiles) -> list[str]:
     Macros: `hist_quantile(hist, q)` (value of rank floor(q * (n - 1))), `hist_merge(list)` (one
     histogram from a list of them, e.g. `hist_merge(list(hist))` in a GROUP BY), and the table
     macro `metrics_daily_tz(zone)`: daily rollups of the days of a named time zone, merged from
-    hourly buckets (so a DST day has 23 or 25 of them). The table macro
+    hourly buckets (so a DST day has 23 or 25 of them), except UTC hours a local midnight splits
+    (zones at :30/:45), read from the raw events. The table macro
     `metric_series(name, unit, since, until[, match := MAP {...}])` merges one metric's buckets
     over every tag set containing `match`, per `unit` (hour, day, week, month, quarter, year),
     from the finest grain that serves it.
