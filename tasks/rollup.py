@@ -34,6 +34,13 @@ def refresh_rollups(settings: Settings) -> RollupReport:
             ", ".join(report.missing_sources),
             extra=REPORTED,
         )
+    for name, count in sorted(report.excluded.items()):
+        logger.warning(
+            "%s: %d values out of range left out of sums and histograms",
+            name,
+            count,
+            extra=REPORTED,
+        )
     for error in report.errors:
         logger.error("%s", error, extra=REPORTED)
     return report

@@ -214,6 +214,9 @@ def rollup_lines(report: RollupReport) -> None:
     )
     if report.missing_sources:
         out.print(f"[yellow]not available yet: {', '.join(report.missing_sources)}[/]")
+    if report.excluded:
+        counts = ", ".join(f"{name} {n:,}" for name, n in sorted(report.excluded.items()))
+        out.print(f"[yellow]values out of range, left out of sums and histograms: {counts}[/]")
 
 
 def daily_totals_table(zone: str, rows: list[tuple[str, str, int, float]]) -> None:

@@ -91,7 +91,7 @@ def test_a_failing_metric_fails_the_flow_and_keeps_its_marks(lake_settings, monk
 
     with pytest.raises(FlowFailed, match="metric broken"):
         rollup(lake_settings)
-    assert [m.dataset for m in catalog.dirty_marks()] == ["audit_events"]
+    assert [m.dataset for m in catalog.dirty_marks()] == ["metric:broken"]
     runs = catalog.last_runs(["rollup"])
     assert runs[0]["state"] == "FAILED"
     catalog.dispose()

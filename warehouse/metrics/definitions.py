@@ -28,6 +28,10 @@ class Metric:
     dirty hours invalidate this metric (default: the source). `clock` says what those hours are:
     "data" for hours of the records' own time, "commit" for metrics timed by when the lake
     committed something (quarantine, lake size), recomputed for the hours batches committed in.
+    `lookups` maps one of `datasets` to SQL over the views giving the hours (column `hour`) of
+    this metric that rows of the batches in the table `changed (batch_id)` affect, for a
+    dataset whose rows tag or time this metric's events (a late kanban row gives an earlier
+    event its project): its marks recompute those hours instead of the marked hours.
     """
 
     name: str
@@ -40,11 +44,21 @@ class Metric:
     ts: str = "ts"
     datasets: tuple[str, ...] = ()
     clock: Clock = "data"
+    lookups: dict[str, str] = field(default_factory=dict)
 
     @property
     def invalidated_by(self) -> tuple[str, ...]:
         """Catalog datasets whose new batches make this metric's hours dirty."""
         return self.datasets or (self.source,)
+
+    @property
+    def mark_name(self) -> str:
+        """The name under which dirty marks of this metric alone are kept (after a failure)."""
+        return f"{METRIC_MARK}{self.name}"
+
+
+# Dirty marks named `metric:<name>` make only that metric's hours dirty.
+METRIC_MARK = "metric:"
 
 
 def _raw(path: str) -> str:
@@ -62,6 +76,26 @@ _TASK_PROJECT = f"""coalesce(
      FROM kanban_tasks k LEFT JOIN projects p ON p.kanban_id = k.project_id
      WHERE k.task_id = "agent_events".task_id))"""
 _TASK_TAGS = {"project": _TASK_PROJECT, "agent": "agent_id"}
+# State history rows of the changed batches (see Metric.lookups), and every version of their keys
+# (a deleted or re-pointed row affected the hours its old version tagged).
+_CHANGED_KEYS = """SELECT * FROM state_history WHERE collection = {c} AND key IN (
+    SELECT key FROM state_history
+    WHERE collection = {c} AND _batch_id IN (SELECT batch_id FROM changed))"""
+# Hours of agent events whose project a kanban task row or a registry entry of a changed batch
+# decides: the events of changed tasks and of every task of a changed project.
+_TASK_HOURS = f"""SELECT DISTINCT date_trunc('hour', ts) AS hour FROM agent_events
+WHERE task_id IN (
+    SELECT key FROM ({_CHANGED_KEYS.format(c="'kanban/tasks'")})
+    UNION
+    SELECT key FROM state_history WHERE collection = 'kanban/tasks'
+        AND data->>'project_id' IN (
+            SELECT data->'provider_config'->>'project_id'
+            FROM ({_CHANGED_KEYS.format(c="'projects'")})))"""
+_TASK_LOOKUPS = {"state_history": _TASK_HOURS}
+# Blockers are counted at their created_at, not at the time history saw them change.
+_BLOCKER_HOURS = f"""SELECT DISTINCT
+    date_trunc('hour', try_cast(data->>'created_at' AS TIMESTAMPTZ)) AS hour
+FROM ({_CHANGED_KEYS.format(c="'kanban/blockers'")})"""
 _TOKEN_TAGS = {
     "project": "project_id",
     "agent": "agent_id",
@@ -111,6 +145,8 @@ METRICS: tuple[Metric, ...] = (
         "tasks",
         filter="event_type = 'task_assignment'",
         tags=_TASK_TAGS,
+        datasets=("agent_events", "state_history"),
+        lookups=_TASK_LOOKUPS,
     ),
     Metric(
         "tasks_completed",
@@ -119,6 +155,8 @@ METRICS: tuple[Metric, ...] = (
         "tasks",
         filter="event_type = 'progress_update' AND status = 'completed'",
         tags=_TASK_TAGS,
+        datasets=("agent_events", "state_history"),
+        lookups=_TASK_LOOKUPS,
     ),
     Metric(
         "tasks_blocked",
@@ -127,6 +165,8 @@ METRICS: tuple[Metric, ...] = (
         "tasks",
         filter="event_type = 'progress_update' AND status = 'blocked'",
         tags=_TASK_TAGS,
+        datasets=("agent_events", "state_history"),
+        lookups=_TASK_LOOKUPS,
     ),
     Metric(
         "progress_updates",
@@ -136,6 +176,8 @@ METRICS: tuple[Metric, ...] = (
         value="progress",
         filter="event_type = 'progress_update'",
         tags=_TASK_TAGS,
+        datasets=("agent_events", "state_history"),
+        lookups=_TASK_LOOKUPS,
     ),
     Metric(
         "tokens",
@@ -168,6 +210,7 @@ METRICS: tuple[Metric, ...] = (
         ts="created_at",
         tags={"severity": "severity"},
         datasets=("state_history",),
+        lookups={"state_history": _BLOCKER_HOURS},
     ),
     Metric(
         "quarantined_records",

@@ -9,6 +9,11 @@ MAP(INTEGER, BIGINT) of key → count, and merging two histograms is adding coun
 A quantile q is the value of rank floor(q * (n - 1)) (0-based) in sorted order, numpy's
 `method="lower"`: an order statistic, so the estimate is within `a` of an actual value. Estimates
 are clamped to the exact min and max stored beside the histogram.
+
+A value that is not finite or whose magnitude exceeds VALUE_LIMIT is out of range: it is left out
+of count, sum, min, max and histogram, and counted in `excluded` instead, so one bad record
+(`"progress": 1e30`, NaN, Infinity) can neither overflow the exact DECIMAL(38, 12) sum nor stop a
+refresh. With |v| <= 1e15 a bucket's sum stays exact for up to 1e11 values.
 """
 
 from __future__ import annotations
@@ -24,6 +29,12 @@ LN_GAMMA = math.log(GAMMA)
 OFFSET = 1 << 20
 MAX_INDEX = OFFSET - 1
 QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+VALUE_LIMIT = 1e15
+
+
+def in_range(value: float) -> bool:
+    """Whether a value is summed and bucketed (finite, |v| <= VALUE_LIMIT), not excluded."""
+    return math.isfinite(value) and abs(value) <= VALUE_LIMIT
 
 
 def bucket_key(value: float) -> int:
@@ -45,8 +56,8 @@ def key_value(key: int) -> float:
 
 
 def histogram(values: Iterable[float]) -> dict[int, int]:
-    """The histogram of some values, keys in ascending order."""
-    counts = Counter(bucket_key(v) for v in values)
+    """The histogram of the in-range values among `values`, keys in ascending order."""
+    counts = Counter(bucket_key(v) for v in values if in_range(v))
     return dict(sorted(counts.items()))
 
 
@@ -82,14 +93,20 @@ def quantile(
 # -- the same in DuckDB SQL ---------------------------------------------------------------------
 
 
+def in_range_sql(value: str) -> str:
+    """SQL condition: the DOUBLE expression `value` is summed and bucketed (see VALUE_LIMIT)."""
+    return f"(isfinite({value}) AND abs({value}) <= {VALUE_LIMIT!r})"
+
+
 def key_sql(value: str) -> str:
-    """SQL expression of the bucket key of the DOUBLE expression `value` (not NULL)."""
+    """SQL expression of the bucket key of the DOUBLE expression `value` (NULL for NULL)."""
     index = (
         f"least({MAX_INDEX}, greatest(-{MAX_INDEX}, "
         f"CAST(ceil(ln(abs({value})) / {LN_GAMMA!r}) AS INTEGER)))"
     )
     return (
-        f"CAST(CASE WHEN {value} = 0 OR isnan({value}) THEN 0 "
+        # least/greatest skip NULLs: a NULL value must not reach them.
+        f"CAST(CASE WHEN {value} IS NULL THEN NULL WHEN {value} = 0 OR isnan({value}) THEN 0 "
         f"WHEN {value} > 0 THEN {index} + {OFFSET} "
         f"ELSE -({index} + {OFFSET}) END AS INTEGER)"
     )
@@ -114,7 +131,8 @@ def _finish_sql(agg: str, keys: str) -> str:
         for name, q in QUANTILES.items()
     )
     estimates = ",\n    ".join(
-        f"least(a.max, greatest(a.min, {key_value_sql('p.k_' + name)})) AS {name}"
+        f"CASE WHEN a.count > 0 THEN least(a.max, greatest(a.min, "
+        f"{key_value_sql('p.k_' + name)})) END AS {name}"
         for name in QUANTILES
     )
     return f"""
@@ -133,23 +151,28 @@ p AS (
         {picks}
     FROM cum GROUP BY {group}
 )
-SELECT a.bucket, a.metric, a.tags, a.count, a.sum, a.min, a.max, p.hist,
+SELECT a.bucket, a.metric, a.tags, a.count, a.excluded, a.sum, a.min, a.max,
+    coalesce(p.hist, CAST(MAP {{}} AS {HIST_TYPE})) AS hist,
     {estimates}
-FROM a JOIN p ON {joins}
+FROM a LEFT JOIN p ON {joins}
 """
 
 
 def key_counts_sql(events: str) -> str:
-    """Per (bucket, metric, tags, bucket key): count, DECIMAL sum, min, max of `events`.
+    """Per (bucket, metric, tags, bucket key): count, DECIMAL sum, min, max, excluded of `events`.
 
     `events` has columns bucket, metric, tags, value (DOUBLE, not NULL). One pass over the
-    events; everything else is computed from these far fewer rows.
+    events; everything else is computed from these far fewer rows. Out-of-range values have
+    bucket key NULL, count 0 and are counted in `x`.
     """
     group = ", ".join(GROUP)
+    # Out-of-range values become NULL before any cast: DECIMAL and INTEGER casts would fail.
+    kept = f"SELECT {group}, CASE WHEN {in_range_sql('value')} THEN value END AS v FROM {events}"
     return (
-        f"SELECT {group}, {key_sql('value')} AS k, count(*) AS c, "
-        f"sum(CAST(value AS DECIMAL(38, 12))) AS s, min(value) AS lo, max(value) AS hi "
-        f"FROM {events} GROUP BY {group}, k"
+        f"SELECT {group}, {key_sql('v')} AS k, count(v) AS c, "
+        f"sum(CAST(v AS DECIMAL(38, 12))) AS s, min(v) AS lo, max(v) AS hi, "
+        f"count(*) - count(v) AS x "
+        f"FROM ({kept}) GROUP BY {group}, k"
     )
 
 
@@ -157,11 +180,11 @@ def rollup_from_key_counts_sql(key_counts: str) -> str:
     """Rollup rows of a relation `key_counts` shaped as `key_counts_sql` returns."""
     group = ", ".join(GROUP)
     agg = (
-        f"SELECT {group}, CAST(sum(c) AS BIGINT) AS count, "
-        f"CAST(sum(s) AS DECIMAL(38, 12)) AS sum, min(lo) AS min, max(hi) AS max "
+        f"SELECT {group}, CAST(sum(c) AS BIGINT) AS count, CAST(sum(x) AS BIGINT) AS excluded, "
+        f"CAST(coalesce(sum(s), 0) AS DECIMAL(38, 12)) AS sum, min(lo) AS min, max(hi) AS max "
         f"FROM {key_counts} GROUP BY {group}"
     )
-    keys = f"SELECT {group}, k, CAST(c AS BIGINT) AS c FROM {key_counts}"
+    keys = f"SELECT {group}, k, CAST(c AS BIGINT) AS c FROM {key_counts} WHERE k IS NOT NULL"
     return _finish_sql(agg, keys)
 
 
@@ -174,11 +197,14 @@ def rollup_from_rollups_sql(rows: str, bucket: str) -> str:
     """Coarser rollup rows of a relation `rows` of rollup rows, re-bucketed by `bucket` (SQL)."""
     group = ", ".join(GROUP)
     rebucketed = (
-        f"(SELECT {bucket} AS bucket, metric, tags, count, sum, min, max, hist FROM {rows})"
+        f"(SELECT {bucket} AS bucket, metric, tags, count, excluded, sum, min, max, hist "
+        f"FROM {rows})"
     )
     agg = (
         f"SELECT {group}, CAST(sum(count) AS BIGINT) AS count, "
-        f"CAST(sum(sum) AS DECIMAL(38, 12)) AS sum, min(min) AS min, max(max) AS max "
+        f"CAST(coalesce(sum(excluded), 0) AS BIGINT) AS excluded, "
+        f"CAST(coalesce(sum(sum), 0) AS DECIMAL(38, 12)) AS sum, min(min) AS min, "
+        f"max(max) AS max "
         f"FROM {rebucketed} GROUP BY {group}"
     )
     keys = (

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import duckdb
-import pyarrow as pa
 
 from warehouse.errors import CatalogError
 from warehouse.metrics.definitions import (
@@ -37,6 +35,7 @@ from warehouse.metrics.histogram import (
     rollup_from_key_counts_sql,
     rollup_from_rollups_sql,
 )
+from warehouse.metrics.plan import Plan, day_of, looked_up_hours, plan_refresh
 from warehouse.settings import Settings
 from warehouse.sources.datasets import STREAMS
 from warehouse.sources.typing_sql import literal
@@ -54,6 +53,7 @@ from warehouse.views.rollups import (
     ROLLUP_KIND,
     ROLLUP_TYPES,
     Grain,
+    rollup_files_sql,
 )
 
 LEASE = "rollup"
@@ -77,6 +77,9 @@ class RollupReport:
     rows_written: dict[str, int] = field(default_factory=dict)
     marks_consumed: int = 0
     marks_kept: int = 0
+    # Values left out of sums and histograms as out of range, per metric, in the hours this
+    # refresh recomputed (the rollup rows keep them per bucket in `excluded`).
+    excluded: dict[str, int] = field(default_factory=dict)
     missing_sources: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     skipped: str | None = None
@@ -88,56 +91,12 @@ class RollupReport:
         return not self.errors
 
 
-def _hour(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def _day(moment: dt.datetime) -> dt.datetime:
-    return _hour(moment).replace(hour=0)
-
-
 def _month(moment: dt.datetime) -> dt.datetime:
-    return _day(moment).replace(day=1)
+    return day_of(moment).replace(day=1)
 
 
 def _year(moment: dt.datetime) -> dt.datetime:
     return _month(moment).replace(month=1)
-
-
-@dataclass
-class Plan:
-    """Dirty work found at the start of a refresh: metrics per hour and marks per day."""
-
-    hours: dict[dt.datetime, set[str]] = field(default_factory=lambda: defaultdict(set))
-    marks: dict[dt.datetime, list[DirtyMark]] = field(default_factory=lambda: defaultdict(list))
-    watermark: dt.datetime | None = None
-
-    @property
-    def days(self) -> list[dt.datetime]:
-        """Every day to refresh, newest first."""
-        return sorted({_day(h) for h in self.hours} | set(self.marks), reverse=True)
-
-
-def plan_refresh(
-    marks: Sequence[DirtyMark],
-    commit_times: Iterable[dt.datetime],
-    metrics: Sequence[Metric] = METRICS,
-) -> Plan:
-    """Which metrics to recompute for which hours, from dirty marks and recent commit times."""
-    plan = Plan()
-    for mark in marks:
-        hour = _hour(mark.hour)
-        plan.marks[_day(hour)].append(mark)
-        for metric in metrics:
-            if metric.clock == "data" and (
-                mark.dataset in metric.invalidated_by or "*" in metric.invalidated_by
-            ):
-                plan.hours[hour].add(metric.name)
-    commit_metrics = {m.name for m in metrics if m.clock == "commit"}
-    if commit_metrics:
-        for moment in commit_times:
-            plan.hours[_hour(moment)].update(commit_metrics)
-    return plan
 
 
 def refresh_rollups(
@@ -169,7 +128,8 @@ def refresh_rollups(
         times, horizon = catalog.commits_after(None if seen is None else seen - COMMIT_OVERLAP)
         if seen is not None and (horizon is None or horizon <= seen):
             times, horizon = [], None  # nothing committed since the last refresh
-        plan = plan_refresh(marks, times, metrics)
+        looked_up, unresolved = _lookups(catalog, lake, marks, metrics, report)
+        plan = plan_refresh(marks, times, metrics, looked_up, unresolved)
         plan.watermark = horizon
         days = plan.days
         for start in range(0, len(days), days_per_batch):
@@ -201,6 +161,47 @@ def remove_stale_rollup_files(catalog: Catalog, lake: Lake) -> list[str]:
         lake.absolute(relative).unlink(missing_ok=True)
     removed += remove_orphans(lake, [lake.rollups_dir], catalog.paths_of_kind(ROLLUP_KIND))
     return removed
+
+
+def create_views(
+    db: duckdb.DuckDBPyConnection, catalog: Catalog, lake: Lake, live: LiveFiles
+) -> None:
+    """Every view of the query layer over `live` that can be built.
+
+    A view whose inputs do not exist yet is left out: its metrics report a missing source.
+    """
+    for build in VIEW_BUILDERS:
+        try:
+            statements = build(catalog, lake, live)
+        except Exception:  # noqa: BLE001 - another part's views must not stop the rollups
+            continue
+        for statement in statements:
+            try:
+                db.execute(statement)
+            except duckdb.Error:
+                continue
+
+
+def _lookups(
+    catalog: Catalog,
+    lake: Lake,
+    marks: Sequence[DirtyMark],
+    metrics: Sequence[Metric],
+    report: RollupReport,
+) -> tuple[dict[tuple[str, str], set[dt.datetime]], set[str]]:
+    """Hours the metrics' lookups find for the marked batches (see warehouse.metrics.plan)."""
+    marked = {m.dataset for m in marks}
+    if not any(d in marked for m in metrics for d in m.lookups):
+        return {}, set()
+    db = duckdb.connect()
+    try:
+        db.execute("SET TimeZone = 'UTC'")
+        create_views(db, catalog, lake, live_files(catalog))
+        found, failed, errors = looked_up_hours(db, marks, metrics)
+    finally:
+        db.close()
+    report.errors += errors
+    return found, failed
 
 
 def _select_columns() -> str:
@@ -248,7 +249,7 @@ class RollupBatch:
         todo = [
             (hour, name)
             for hour, names in plan.hours.items()
-            if _day(hour) in days
+            if day_of(hour) in days
             for name in sorted(names)
         ]
         failed = self._hourly_events(todo, days)  # failed, or dirty but without a source view
@@ -262,7 +263,7 @@ class RollupBatch:
             SELECT * REPLACE ({tags} AS tags) FROM ({rollup_from_key_counts_sql("key_counts")})"""
         )
 
-        day_keys = sorted({_day(d) for d in days})
+        day_keys = sorted({day_of(d) for d in days})
         months = sorted({_month(d) for d in day_keys})
         years = sorted({_year(m) for m in months})
         old = self._old_files(live, HOURLY, day_keys)
@@ -277,7 +278,7 @@ class RollupBatch:
         # Totals over every tag set (tags NULL) of the replaced hours; coarser grains roll them
         # up like any other row.
         merged = f"""(SELECT bucket, metric, CAST(NULL AS {ROLLUP_TYPES["tags"]}) AS tags,
-                count, sum, min, max, hist
+                count, excluded, sum, min, max, hist
             FROM new_hourly n WHERE tags IS NOT NULL AND EXISTS (
                 SELECT 1 FROM replaced r WHERE r.bucket = n.bucket AND r.metric = n.metric))"""
         totals = rollup_from_rollups_sql(merged, "bucket")
@@ -308,23 +309,26 @@ class RollupBatch:
         )
         self._write(MONTHLY, "new_monthly", years, old)
 
-        failed_datasets = {d for m in self.metrics if m.name in failed for d in m.invalidated_by}
-        consumed = [
-            mark.id
-            for day in days
-            for mark in plan.marks.get(day, [])
-            if mark.dataset not in failed_datasets and "*" not in failed_datasets
-        ]
-        commit_failed = any(m.clock == "commit" for m in self.metrics if m.name in failed)
+        # Every mark of these days is consumed; a failed metric's hours are marked again under
+        # its own name, so it alone is retried and the other metrics' buckets stand.
+        consumed = [mark.id for day in days for mark in plan.marks.get(day, [])]
+        by_name = {m.name: m for m in self.metrics}
+        remarks = sorted({(by_name[n].mark_name, hour) for hour, n in todo if n in failed})
         watermarks = {}
-        if last and plan.watermark is not None and not commit_failed:
+        if last and plan.watermark is not None:
             watermarks[COMMITS_SEEN] = plan.watermark
         batch = BatchCommit(self.batch_id, ROLLUP_KIND, utcnow(), self.lease[1], ingested=False)
         batch.files, batch.retired = self.added, self.retired
-        batch.consumed_marks, batch.watermarks = consumed, watermarks
+        batch.consumed_marks, batch.watermarks, batch.marks = consumed, watermarks, remarks
+        excluded = self.db.execute(
+            "SELECT metric, CAST(sum(excluded) AS BIGINT) FROM fresh_hourly "
+            "GROUP BY metric HAVING sum(excluded) > 0"
+        ).fetchall()
         commit(self.catalog, batch, self.lease)
+        for name, count in excluded:
+            self.report.excluded[name] = self.report.excluded.get(name, 0) + int(count)
         self.report.marks_consumed += len(consumed)
-        self.report.marks_kept += sum(len(plan.marks.get(d, [])) for d in days) - len(consumed)
+        self.report.marks_kept += len(remarks)
         self.report.hours += len({hour for hour, _ in todo})
         self.report.days += len(day_keys)
         self.report.months += len(months)
@@ -347,34 +351,7 @@ class RollupBatch:
             },
             live.quarantine,
         )
-        for build in VIEW_BUILDERS:
-            try:
-                statements = build(self.catalog, self.lake, narrowed)
-            except Exception:  # noqa: BLE001 - another part's views must not stop the rollups
-                continue
-            for statement in statements:
-                try:
-                    self.db.execute(statement)
-                except duckdb.Error:
-                    continue  # its inputs do not exist yet: its metrics report a missing source
-        if "lake_files" not in self._relations():
-            table = pa.Table.from_pylist(
-                self.catalog.live_file_commits(),
-                schema=pa.schema(
-                    [
-                        ("dataset", pa.string()),
-                        ("kind", pa.string()),
-                        ("tier", pa.string()),
-                        ("partition", pa.string()),
-                        ("rows", pa.int64()),
-                        ("bytes", pa.int64()),
-                        ("committed_at", pa.timestamp("us", tz="UTC")),
-                    ]
-                ),
-            )
-            self.db.register("lake_files_arrow", table)
-            self.db.execute("CREATE TEMP TABLE lake_files AS SELECT * FROM lake_files_arrow")
-            self.db.unregister("lake_files_arrow")
+        create_views(self.db, self.catalog, self.lake, narrowed)
 
     def _relations(self) -> set[str]:
         rows = self.db.execute(
@@ -392,7 +369,7 @@ class RollupBatch:
         """
         self.db.execute(
             "CREATE TEMP TABLE key_counts (bucket TIMESTAMPTZ, metric VARCHAR, tags VARCHAR, "
-            "k INTEGER, c BIGINT, s DECIMAL(38, 12), lo DOUBLE, hi DOUBLE)"
+            "k INTEGER, c BIGINT, s DECIMAL(38, 12), lo DOUBLE, hi DOUBLE, x BIGINT)"
         )
         self.db.execute("CREATE TEMP TABLE todo (hour TIMESTAMPTZ, metric VARCHAR)")
         if todo:
@@ -449,12 +426,8 @@ class RollupBatch:
             self.db.execute(f"CREATE TEMP TABLE {name} ({column} TIMESTAMPTZ)")
             self.db.executemany(f"INSERT INTO {name} VALUES (?)", [(v,) for v in values])
         paths = [str(self.lake.absolute(p)) for files in old.values() for p in files]
-        if paths:
-            source = "read_parquet(" + "[" + ", ".join(literal(p) for p in paths) + "])"
-        else:
-            empty = ", ".join(f"CAST(NULL AS {ROLLUP_TYPES[c]}) AS {c}" for c in ROLLUP_COLUMNS)
-            source = f"(SELECT {empty} WHERE false)"
-        self.db.execute(f"CREATE TEMP TABLE {table} AS {sql.format(old=source)}")
+        source = rollup_files_sql(paths)
+        self.db.execute(f"CREATE TEMP TABLE {table} AS {sql.replace('{old}', source)}")
 
     def _write(
         self, grain: Grain, table: str, units: list[dt.datetime], old: dict[str, list[str]]

@@ -7,8 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from warehouse.metrics.definitions import METRICS
-from warehouse.metrics.histogram import HIST_TYPE, key_value_sql, rollup_from_rollups_sql
+from warehouse.metrics.definitions import METRICS, metric_events_sql
+from warehouse.metrics.histogram import (
+    HIST_TYPE,
+    key_value_sql,
+    rollup_from_events_sql,
+    rollup_from_rollups_sql,
+)
 from warehouse.sources.typing_sql import literal
 from warehouse.store.catalog import Catalog, FileRecord
 from warehouse.store.lake import ROLLUPS, Lake
@@ -20,6 +25,7 @@ ROLLUP_COLUMNS = (
     "metric",
     "tags",
     "count",
+    "excluded",
     "sum",
     "min",
     "max",
@@ -33,6 +39,7 @@ ROLLUP_TYPES = {
     "metric": "VARCHAR",
     "tags": "MAP(VARCHAR, VARCHAR)",
     "count": "BIGINT",
+    "excluded": "BIGINT",
     "sum": "DECIMAL(38, 12)",
     "min": "DOUBLE",
     "max": "DOUBLE",
@@ -73,19 +80,33 @@ MONTHLY = Grain("monthly", "month", "year", "year")
 GRAINS = (HOURLY, DAILY, MONTHLY)
 
 
+# `excluded` counts values left out as out of range (see warehouse.metrics.histogram); a bucket
+# may hold only such values (count 0, no mean, no quantiles).
 _VIEW_COLUMNS = (
-    "bucket, metric, tags, count, sum, min, max, "
-    "CAST(sum AS DOUBLE) / count AS mean, p50, p95, p99, hist"
+    "bucket, metric, tags, count, excluded, sum, min, max, "
+    "CAST(sum AS DOUBLE) / nullif(count, 0) AS mean, p50, p95, p99, hist"
 )
+
+
+def rollup_files_sql(paths: Sequence[str]) -> str:
+    """A relation of rollup rows (ROLLUP_COLUMNS) read from Parquet files at `paths`.
+
+    Files written before a column existed read it as NULL (`excluded` as 0).
+    """
+    empty = ", ".join(f"CAST(NULL AS {ROLLUP_TYPES[c]}) AS {c}" for c in ROLLUP_COLUMNS)
+    if not paths:
+        return f"(SELECT {empty} WHERE false)"
+    files = ", ".join(literal(p) for p in paths)
+    return (
+        f"(SELECT * REPLACE (coalesce(excluded, 0) AS excluded) FROM ("
+        f"SELECT {empty} WHERE false "
+        f"UNION ALL BY NAME SELECT * FROM read_parquet([{files}], union_by_name = true)))"
+    )
 
 
 def _grain_source(lake: Lake, records: Sequence[FileRecord]) -> str:
     files = [r for r in records if r.kind == ROLLUP_KIND]
-    if not files:
-        empty = ", ".join(f"CAST(NULL AS {ROLLUP_TYPES[c]}) AS {c}" for c in ROLLUP_COLUMNS)
-        return f"(SELECT {empty} WHERE false)"
-    paths = ", ".join(literal(str(lake.absolute(r.path))) for r in files)
-    return f"read_parquet([{paths}])"
+    return rollup_files_sql([str(lake.absolute(r.path)) for r in files])
 
 
 def _metrics_values() -> str:
@@ -101,7 +122,7 @@ def _metrics_values() -> str:
 # contain every entry of `match`; re-bucketed by `unit` and with their tags dropped (merged).
 _SERIES_ROWS = """(
     SELECT date_trunc(unit, bucket) AS bucket, metric,
-        CAST(MAP {} AS MAP(VARCHAR, VARCHAR)) AS tags, count, sum, min, max, hist
+        CAST(MAP {} AS MAP(VARCHAR, VARCHAR)) AS tags, count, excluded, sum, min, max, hist
     FROM (
         SELECT * FROM metrics_hourly WHERE unit = 'hour'
         UNION ALL SELECT * FROM metrics_daily WHERE unit IN ('day', 'week')
@@ -114,7 +135,8 @@ _SERIES_ROWS = """(
 _METRIC_SERIES = """CREATE MACRO metric_series(
     name, unit, since, until, match := CAST(MAP {{}} AS MAP(VARCHAR, VARCHAR))
 ) AS TABLE
-SELECT bucket, metric, count, sum, min, max, CAST(sum AS DOUBLE) / count AS mean, p50, p95, p99
+SELECT bucket, metric, count, excluded, sum, min, max, CAST(sum AS DOUBLE) / nullif(count, 0)
+    AS mean, p50, p95, p99
 FROM ({merged})
 ORDER BY bucket"""
 
@@ -128,7 +150,8 @@ def rollup_views(catalog: Catalog, lake: Lake, live: LiveFiles) -> list[str]:
     Macros: `hist_quantile(hist, q)` (value of rank floor(q * (n - 1))), `hist_merge(list)` (one
     histogram from a list of them, e.g. `hist_merge(list(hist))` in a GROUP BY), and the table
     macro `metrics_daily_tz(zone)`: daily rollups of the days of a named time zone, merged from
-    hourly buckets (so a DST day has 23 or 25 of them). The table macro
+    hourly buckets (so a DST day has 23 or 25 of them), except UTC hours a local midnight splits
+    (zones at :30/:45), read from the raw events. The table macro
     `metric_series(name, unit, since, until[, match := MAP {...}])` merges one metric's buckets
     over every tag set containing `match`, per `unit` (hour, day, week, month, quarter, year),
     from the finest grain that serves it.
@@ -162,11 +185,71 @@ def rollup_views(catalog: Catalog, lake: Lake, live: LiveFiles) -> list[str]:
                   GROUP BY k))"""
     )
     statements.append(_METRIC_SERIES.format(merged=rollup_from_rollups_sql(_SERIES_ROWS, "bucket")))
-    local_day = "timezone(zone, date_trunc('day', timezone(zone, bucket)))"
-    statements.append(
-        "CREATE MACRO metrics_daily_tz(zone) AS TABLE "
-        f"SELECT bucket, metric, tags, count, sum, min, max, "
-        f"CAST(sum AS DOUBLE) / count AS mean, p50, p95, p99, hist "
-        f"FROM ({rollup_from_rollups_sql('metrics_hourly', local_day)})"
-    )
+    statements.append(lake_files_sql(catalog))
+    statements.append(_DAILY_TZ.format(columns=_VIEW_COLUMNS, rows=_daily_tz_rows()))
     return statements
+
+
+def _local_day(ts: str) -> str:
+    return f"timezone(zone, date_trunc('day', timezone(zone, {ts})))"
+
+
+# Local days from hourly buckets are exact only where every UTC hour lies within one local day:
+# in zones at :30 or :45 (Asia/Kolkata, Asia/Kathmandu), or at a DST change of such a zone, the
+# hour holding local midnight is split between two days. Those hours are taken from the raw
+# events instead (the same metric SQL, exclusions and histograms as the refresh), all others from
+# the hourly rollups. The join on `split` is empty for whole-hour zones, so no raw file is read.
+_DAILY_TZ = """CREATE MACRO metrics_daily_tz(zone) AS TABLE
+SELECT {columns} FROM ({rows})"""
+
+
+_MERGED = "bucket, metric, tags, count, excluded, sum, min, max, hist"
+
+
+def _daily_tz_rows() -> str:
+    split = (
+        "SELECT DISTINCT bucket FROM metrics_hourly WHERE CAST(timezone(zone, bucket) AS DATE) "
+        "<> CAST(timezone(zone, bucket + INTERVAL 1 HOUR - INTERVAL 1 MICROSECOND) AS DATE)"
+    )
+    events = " UNION ALL ".join(
+        f"SELECT e.* FROM ({metric_events_sql(m)}) e "
+        f"JOIN ({split}) s ON date_trunc('hour', e.timestamp) = s.bucket"
+        for m in METRICS
+    )
+    raw = (
+        f"(SELECT {_local_day('timestamp')} AS bucket, name AS metric, tags, value FROM ({events}))"
+    )
+    whole = f"SELECT {_MERGED} FROM metrics_hourly WHERE bucket NOT IN ({split})"
+    pieces = f"SELECT {_MERGED} FROM ({rollup_from_events_sql(raw)})"
+    return rollup_from_rollups_sql(f"({whole} UNION ALL {pieces})", _local_day("bucket"))
+
+
+_LAKE_FILE_COLUMNS = {
+    "dataset": "VARCHAR",
+    "kind": "VARCHAR",
+    "tier": "VARCHAR",
+    "partition": "VARCHAR",
+    "rows": "BIGINT",
+    "bytes": "BIGINT",
+    "committed_at": "TIMESTAMPTZ",
+}
+
+
+def lake_files_sql(catalog: Catalog) -> str:
+    """CREATE VIEW `lake_files`: live data and quarantine files with their rows, bytes, commit.
+
+    The source of the metrics timed by commit (lake_rows, lake_bytes), from the catalog.
+    """
+    names = list(_LAKE_FILE_COLUMNS)
+    typed = ", ".join(f"CAST({n} AS {t}) AS {n}" for n, t in _LAKE_FILE_COLUMNS.items())
+    rows = [
+        "(" + ", ".join(literal(str(f[n])) for n in names) + ")"
+        for f in catalog.live_file_commits()
+    ]
+    if not rows:
+        nulls = ", ".join(f"NULL AS {n}" for n in names)
+        return f"CREATE VIEW lake_files AS SELECT {typed} FROM (SELECT {nulls}) WHERE false"
+    return (
+        f"CREATE VIEW lake_files AS SELECT {typed} "
+        f"FROM (VALUES {', '.join(rows)}) AS f({', '.join(names)})"
+    )

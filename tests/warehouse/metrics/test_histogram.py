@@ -106,3 +106,38 @@ def test_sql_rollups_match_python_and_numpy(parts):
     for estimate, q in zip(pcts, QUANTILES.values(), strict=True):
         assert close(estimate, exact(union, q))
     db.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(samples, min_size=1, max_size=4),
+    st.lists(st.sampled_from([math.nan, math.inf, -math.inf, 1e30, -1e16]), max_size=5),
+)
+def test_out_of_range_values_are_excluded_and_counted(parts, bad):
+    db = duckdb.connect()
+    db.execute("SET TimeZone = 'UTC'")
+    union = [v for part in parts for v in part]
+    parts[0] = parts[0] + bad
+    [(count, total, low, high, hist, *_)] = _rollup(db, parts)
+    [(excluded,)] = db.execute(
+        f"SELECT excluded FROM ({rollup_from_rollups_sql('hourly', 'bucket')}) WHERE false "
+        "UNION ALL SELECT sum(excluded) FROM hourly"
+    ).fetchall()
+    assert (count, low, high, excluded) == (len(union), min(union), max(union), len(bad))
+    assert math.isclose(float(total), math.fsum(union), rel_tol=1e-9, abs_tol=1e-9)
+    assert dict(hist) == histogram(union) == histogram(union + bad)
+    db.close()
+
+
+def test_a_bucket_of_only_out_of_range_values_has_no_mean_or_quantiles():
+    db = duckdb.connect()
+    [(count, excluded, total, low, high, hist, p50)] = db.execute(
+        "SELECT count, excluded, sum, min, max, hist, p50 FROM ("
+        + rollup_from_events_sql(
+            "(SELECT 1 AS bucket, 'm' AS metric, MAP {'k': 'v'} AS tags, "
+            "unnest([CAST('nan' AS DOUBLE), 1e30]) AS value)"
+        )
+        + ")"
+    ).fetchall()
+    assert (count, excluded, total, low, high, dict(hist), p50) == (0, 2, 0, None, None, {}, None)
+    db.close()

@@ -325,8 +325,10 @@ def test_missing_source_is_reported_and_a_broken_metric_keeps_its_marks(tmp_path
     assert len(report.errors) == 1 and "metric broken (from audit_events)" in report.errors[0]
     with env.catalog.engine.connect() as conn:
         kept = set(conn.execute(sa.select(dirty_hours.c.dataset).distinct()).scalars())
-    assert kept == {"audit_events"}
+    # Only the broken metric's hours stay dirty; every other metric's buckets are committed.
+    assert kept == {"metric:broken"}
     assert report.marks_kept == mark_count(env) > 0
+    assert_matches_raw(env)
     refresh(env)
     assert mark_count(env) == 0
     assert_matches_raw(env)
@@ -482,3 +484,143 @@ def test_metric_series_merges_tag_sets_per_week_exactly(tmp_path):
         for estimate, q in zip(got[5:], QUANTILES.values(), strict=True):
             exact = values[math.floor(q * (len(values) - 1))]
             assert abs(estimate - exact) <= 0.01 * abs(exact)
+
+
+def test_out_of_range_values_are_counted_apart_and_never_stall_a_refresh(tmp_path):
+    env = make_env(tmp_path)
+    hour = dt.datetime(2026, 6, 3, 8, tzinfo=dt.UTC)
+
+    def event(minute: int, kind: str, data: dict[str, Any]) -> str:
+        stamp = (hour + dt.timedelta(minutes=minute)).isoformat()
+        return json.dumps({"timestamp": stamp, "event_type": kind, "data": data})
+
+    def progress(minute: int, value: float, status: str = "in_progress") -> str:
+        data = {"agent_id": "agent_a", "task_id": "t1", "status": status, "progress": value}
+        return event(minute, "progress_update", data)
+
+    lines = [progress(i, 10.0 * (i + 1)) for i in range(9)]
+    lines += [progress(9, 100.0, "completed"), progress(10, 1e30, "completed")]
+    lines += [progress(11, math.nan), progress(12, math.inf), progress(13, -1e30)]
+    lines.append(event(14, "task_assignment", {"worker_id": "agent_a", "task": {"id": "t2"}}))
+    write(env.root / AGENT / "agent_events_20260603.jsonl", lines)
+    ingest_all(env)
+
+    report = refresh(env)
+    assert report.excluded == {"progress_updates": 4}
+    assert mark_count(env) == 0
+    for view in ("metrics_hourly_total", "metrics_daily_total", "metrics_monthly_total"):
+        rows = env.query(
+            f"SELECT metric, count, excluded, sum, min, max, p95 FROM {view} ORDER BY metric"
+        )
+        by_metric = {r[0]: r[1:] for r in rows}
+        count, excluded, total, low, high, p95 = by_metric["progress_updates"]
+        assert (count, excluded, total, low, high) == (10, 4, 550, 10.0, 100.0), view
+        assert abs(p95 - 90.0) <= 0.005 * 90.0  # rank floor(0.95 * 9) = 8 of 10..100
+        # The other metrics of the dataset are there, the bad records counted as events.
+        assert by_metric["tasks_completed"][:3] == (2, 0, 2)
+        assert by_metric["tasks_assigned"][:3] == (1, 0, 1)
+    # Nothing is left dirty: a second refresh has nothing to do.
+    assert refresh(env).hours == 0
+
+
+def test_a_late_kanban_row_re_marks_the_hours_it_tags(tmp_path):
+    from marcus_sample.state import create_kanban_db
+    from tests.warehouse.views.test_state_views import KANBAN_ID, add_task, execute, kanban
+
+    env = make_env(tmp_path)
+    # Completed at 08:10 and 09:20; kanban.db learns of the tasks only at 12:00 and later.
+    lines = [
+        json.dumps(
+            {
+                "timestamp": f"2026-06-03T{stamp}+00:00",
+                "event_type": "progress_update",
+                "data": {"agent_id": "agent_a", "task_id": task, "status": "completed"},
+            }
+        )
+        for stamp, task in (("08:10:00", "t1"), ("09:20:00", "t2"))
+    ]
+    write(env.root / AGENT / "agent_events_20260603.jsonl", lines)
+    ingest_all(env)
+    db = create_kanban_db(env.root / "data/kanban.db")
+    add_task(db, "t2", 0)  # created 12:00, in KANBAN_ID
+    kanban(env)
+    refresh(env)
+
+    def completed() -> list[tuple[Any, ...]]:
+        return env.query(
+            "SELECT hour(bucket), tags['project'], count FROM metrics_hourly "
+            "WHERE metric = 'tasks_completed' ORDER BY 1"
+        )
+
+    assert completed() == [(8, "", 1), (9, KANBAN_ID, 1)]
+    # t1 arrives in kanban.db at 12:30, in another project; t2 moves to it at 13:00.
+    add_task(db, "t1", 30, project="9d20daeff32747ae802b05cbe057281f")
+    execute(
+        db, "UPDATE tasks SET project_id = ? WHERE id = 't2'", "9d20daeff32747ae802b05cbe057281f"
+    )
+    kanban(env)
+    refresh(env)
+    assert completed() == [
+        (8, "9d20daeff32747ae802b05cbe057281f", 1),
+        (9, "9d20daeff32747ae802b05cbe057281f", 1),
+    ]
+    assert mark_count(env) == 0
+
+
+def test_blockers_are_re_marked_at_their_created_at(tmp_path):
+    from marcus_sample.state import create_kanban_db
+    from tests.warehouse.views.test_state_views import add_task, execute, iso, kanban
+
+    env = make_env(tmp_path)
+    db = create_kanban_db(env.root / "data/kanban.db")
+    add_task(db, "t1", 0)
+    execute(
+        db,
+        "INSERT INTO blockers (id, task_id, description, severity, created_at) "
+        "VALUES ('b1', 't1', 'migrations fail', 'HIGH', ?), ('b2', 't1', 'flaky', 'LOW', ?)",
+        iso(5),
+        iso(70),
+    )
+    kanban(env)
+    refresh(env)
+
+    def blockers() -> list[tuple[Any, ...]]:
+        return env.query(
+            "SELECT hour(bucket), tags['severity'], count FROM metrics_hourly "
+            "WHERE metric = 'blockers' ORDER BY 1, 2"
+        )
+
+    assert blockers() == [(12, "high", 1), (13, "low", 1)]
+    # Hours later the first is downgraded and the second deleted: history records both at the
+    # time it saw them, but the blockers were counted at their created_at.
+    execute(db, "UPDATE blockers SET severity = 'MEDIUM' WHERE id = 'b1'")
+    execute(db, "DELETE FROM blockers WHERE id = 'b2'")
+    kanban(env)
+    refresh(env)
+    assert blockers() == [(12, "medium", 1)]
+    assert mark_count(env) == 0
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"])
+def test_daily_rollups_in_zones_at_half_and_quarter_hours(tmp_path, zone):
+    # +05:30, +05:45, and -03:30 changing to -02:30 on 8 March: local midnight falls inside a
+    # UTC hour, whose events belong to two local days.
+    env = build_env(tmp_path)
+    refresh(env)
+    local_day = f"timezone('{zone}', date_trunc('day', timezone('{zone}', timestamp)))"
+    assert_same(rollup_rows(env, f"metrics_daily_tz('{zone}')"), raw_aggregates(env, local_day))
+    # Hand-counted from the lines: tool calls per local date.
+    offset = {"Asia/Kolkata": 330, "Asia/Kathmandu": 345}.get(zone)
+    if offset is not None:
+        lines = (env.root / AUDIT / "audit_20260227.jsonl").read_text().splitlines()
+        per_day: dict[dt.date, int] = {}
+        for line in lines:
+            if line.startswith("{") and json.loads(line)["event_type"] == "tool_call":
+                moment = dt.datetime.fromisoformat(json.loads(line)["timestamp"])
+                day = (moment + dt.timedelta(minutes=offset)).date()
+                per_day[day] = per_day.get(day, 0) + 1
+        rows = env.query(
+            f"SELECT CAST(timezone('{zone}', bucket) AS DATE), sum(count) "
+            f"FROM metrics_daily_tz('{zone}') WHERE metric = 'tool_calls' GROUP BY 1"
+        )
+        assert dict(rows) == per_day

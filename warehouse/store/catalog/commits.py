@@ -97,13 +97,11 @@ class Commits(CatalogEngine):
                 conn.execute(files.insert(), [_file_row(f, now) for f in batch.files])
             if batch.state_keys:
                 _apply_state_keys(conn, batch.batch_id, batch.state_keys)
-            if batch.hours:
+            marks = [(batch.dataset, h) for h in sorted(batch.hours)] + batch.marks
+            if marks:
                 conn.execute(
                     dirty_hours.insert(),
-                    [
-                        {"dataset": batch.dataset, "hour": h, "batch_id": batch.batch_id}
-                        for h in sorted(batch.hours)
-                    ],
+                    [{"dataset": d, "hour": h, "batch_id": batch.batch_id} for d, h in marks],
                 )
             _consume_marks(conn, batch.consumed_marks)
             for name, value in batch.watermarks.items():

@@ -78,6 +78,9 @@ class BatchCommit:
     retired: list[str] = field(default_factory=list)
     # Dirty-hour marks this batch has rolled up (their ids), and rollup watermarks it advances.
     consumed_marks: list[int] = field(default_factory=list)
+    # Dirty-hour marks under other names than `dataset`: (name, hour); a rollup refresh re-marks
+    # the hours of a metric that failed under the metric's mark name.
+    marks: list[tuple[str, dt.datetime]] = field(default_factory=list)
     watermarks: dict[str, dt.datetime] = field(default_factory=dict)
     # An ingest batch gets a `batches` row: quality validates it, status counts it and
     # commit-time metrics see it. A rollup refresh is none of these; its files carry its id.
