@@ -23,6 +23,7 @@ import duckdb
 from warehouse.errors import SenecaError
 from warehouse.settings import Settings
 from warehouse.sources.datasets import StreamDataset, stream_named
+from warehouse.sources.identity import prefix_bytes
 from warehouse.sources.jsonl import (
     ReadPlan,
     SourceFile,
@@ -239,7 +240,7 @@ def _committed_sources(
     for file in found:
         if stream_name(file.display) not in streams or file.size == 0:
             continue
-        prefix = read_prefix(file)
+        prefix = read_prefix(file, prefix_bytes(states))
         state = next(
             (
                 by_fp[key]

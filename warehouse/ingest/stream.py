@@ -18,12 +18,12 @@ from warehouse.ingest.quarantine import QuarantineBuffer
 from warehouse.progress import progress_sink
 from warehouse.settings import Settings
 from warehouse.sources.datasets import StreamDataset
+from warehouse.sources.identity import plan_reads
 from warehouse.sources.jsonl import (
     HEAD_BYTES,
     ReadPlan,
     Unterminated,
     discover,
-    plan_reads,
     read_new_lines,
 )
 from warehouse.sources.lines import LINE_SCHEMA, LineBlock, Segment, line_block

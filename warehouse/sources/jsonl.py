@@ -1,28 +1,43 @@
-"""JSONL stream files: discovery, identity by fingerprint, and reading new complete lines.
+"""JSONL stream files: fingerprints, read plans and reading new complete lines.
 
-A file is identified by the sha256 of its first committed bytes (at most FINGERPRINT_BYTES),
-not by inode, so rotation (`.1`, `.gz`), truncation and replacement are detected. The hash also
-covers the file's stream name (its name without `.1`/`.gz`): Marcus writes byte-identical
-files under different names (a second ConversationLogger duplicates whole files), and those
-are distinct files, while `x.jsonl`, `x.jsonl.1` and `x.jsonl.gz` are generations of one.
+Files are found by `discovery` and matched to cursors by `identity`. A file is identified by
+the sha256 of its first line (at most FINGERPRINT_BYTES), not by inode, so rotation (`.1`,
+`.gz`), truncation and replacement are detected, and a copy holding any complete line is known
+as a copy however little it holds. The hash also covers the file's stream name (its name
+without `.1`/`.gz`): Marcus writes byte-identical files under different names (a second
+ConversationLogger duplicates whole files), and those are distinct files, while `x.jsonl`,
+`x.jsonl.1`, `x.jsonl.gz` and `x.jsonl.1.gz` are generations of one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import re
-import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO, cast
 
 from isal import igzip, isal_zlib
 
 from warehouse.errors import SourceError
+from warehouse.sources.discovery import SourceFile, discover
 from warehouse.store.catalog import SourceAdvance, SourceState
+
+# Found by discovery, read here: importers of the reader find them here too.
+__all__ = [
+    "COLLISION_BYTES",
+    "FINGERPRINT_BYTES",
+    "HEAD_BYTES",
+    "Piece",
+    "ReadPlan",
+    "SourceFile",
+    "Unterminated",
+    "discover",
+    "fingerprint",
+    "read_new_lines",
+    "read_prefix",
+    "stream_name",
+]
 
 # What reading a plain or gzipped file can raise (gzip: bad header, truncation, bad data).
 # isal's stub declares its `error` as an instance; it is an exception class.
@@ -36,26 +51,8 @@ READ_ERRORS: tuple[type[Exception], ...] = (
 FINGERPRINT_BYTES = 1024
 TAIL_BYTES = 256
 HEAD_BYTES = 65536  # how much of an oversized or cut-off line quarantine keeps
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """One file found under a Marcus root."""
-
-    path: Path
-    display: str  # path relative to the Marcus root: the `_source` lineage value
-    size: int
-    mtime_ns: int
-
-    @property
-    def compressed(self) -> bool:
-        """Whether the file is gzip-compressed (offsets then count decompressed bytes)."""
-        return self.path.name.endswith(".gz")
-
-    @property
-    def final(self) -> bool:
-        """Whether the file is a rotated generation that will never grow again."""
-        return self.compressed or self.path.name.endswith(".1")
+# How far two files that start alike are compared to tell a copy from a different file.
+COLLISION_BYTES = 65536
 
 
 @dataclass
@@ -63,7 +60,7 @@ class ReadPlan:
     """What to read of one source file identity in this run."""
 
     file: SourceFile
-    prefix: bytes  # the first FINGERPRINT_BYTES (decompressed) bytes, for the fingerprint
+    prefix: bytes  # the first (decompressed) bytes, for the fingerprint
     state: SourceState | None
     start: int
     rewritten: bool
@@ -74,6 +71,9 @@ class ReadPlan:
     # Read to its end: only then may its size and mtime say "nothing new" next time. A
     # commit in the middle of a file must not let an unchanged stat skip the rest.
     complete: bool = False
+    # The fingerprint covers at least this many bytes: an identity told apart from another
+    # file that starts like it keeps the longer fingerprint that tells them apart.
+    min_fp_len: int = 0
 
     def advance(self, dataset: str) -> SourceAdvance | None:
         """The cursor move to commit for this file, or None if nothing changed."""
@@ -89,7 +89,7 @@ class ReadPlan:
         )
         if unchanged:
             return None
-        fp_len = min(FINGERPRINT_BYTES, self.cursor)
+        fp_len = min(max(self._first_line_len(), self.min_fp_len), len(self.prefix))
         return SourceAdvance(
             dataset=dataset,
             fingerprint=fingerprint(self.file.display, self.prefix[:fp_len]),
@@ -101,6 +101,11 @@ class ReadPlan:
             stat_mtime_ns=self.file.mtime_ns if self.complete else -1,
             previous=self.state,
         )
+
+    def _first_line_len(self) -> int:
+        """Bytes of the first line (at most FINGERPRINT_BYTES), never past the cursor."""
+        newline = self.prefix.find(b"\n", 0, FINGERPRINT_BYTES)
+        return min(newline + 1 if newline >= 0 else FINGERPRINT_BYTES, self.cursor)
 
 
 @dataclass(frozen=True)
@@ -134,43 +139,6 @@ def fingerprint(display: str, prefix: bytes) -> str:
     return hashlib.sha256(stream_name(display).encode() + b"\0" + prefix).hexdigest()
 
 
-def _natural_key(path: Path) -> list[object]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
-
-
-def discover(root: Path, patterns: tuple[str, ...]) -> tuple[list[SourceFile], list[SourceError]]:
-    """Files under `root` matching `patterns` (in pattern order, then by name), and path errors."""
-    if not root.exists():
-        raise SourceError(root, "Marcus directory does not exist")
-    if not root.is_dir():
-        raise SourceError(root, "expected a directory, found a file")
-    found: list[SourceFile] = []
-    errors: list[SourceError] = []
-    seen: set[Path] = set()
-    for pattern in patterns:
-        for path in sorted(root.glob(pattern), key=_natural_key):
-            if path in seen:
-                continue
-            seen.add(path)
-            display = path.relative_to(root).as_posix()
-            try:
-                info = path.stat()
-            except OSError as exc:
-                errors.append(SourceError(path, f"cannot stat ({exc.strerror})"))
-                continue
-            if stat.S_ISDIR(info.st_mode):
-                errors.append(SourceError(path, "expected a JSONL file, found a directory"))
-                continue
-            if not stat.S_ISREG(info.st_mode):
-                errors.append(SourceError(path, "not a regular file"))
-                continue
-            if not os.access(path, os.R_OK):
-                errors.append(SourceError(path, "permission denied (not readable)"))
-                continue
-            found.append(SourceFile(path, display, info.st_size, info.st_mtime_ns))
-    return found, errors
-
-
 def _open(file: SourceFile) -> BinaryIO:
     try:
         if file.compressed:
@@ -181,100 +149,13 @@ def _open(file: SourceFile) -> BinaryIO:
         raise SourceError(file.path, f"cannot open ({exc.strerror or exc})") from None
 
 
-def read_prefix(file: SourceFile) -> bytes:
-    """The first FINGERPRINT_BYTES (decompressed) bytes of a file."""
+def read_prefix(file: SourceFile, size: int = FINGERPRINT_BYTES) -> bytes:
+    """The first `size` (decompressed) bytes of a file."""
     try:
         with _open(file) as handle:
-            return handle.read(FINGERPRINT_BYTES)
+            return handle.read(size)
     except READ_ERRORS as exc:
         raise SourceError(file.path, f"cannot read ({exc})") from None
-
-
-def plan_reads(
-    files: list[SourceFile], states: list[SourceState]
-) -> tuple[list[ReadPlan], list[SourceError]]:
-    """Match files to known identities and decide where to start reading each one."""
-    by_fp: dict[tuple[int, str], SourceState] = {(s.fp_len, s.fingerprint): s for s in states}
-    fp_lens = sorted({s.fp_len for s in states}, reverse=True)
-    latest_by_path = {s.path: s for s in states}  # ordered by id: the newest identity wins
-    plans: dict[int | str, ReadPlan] = {}
-    errors: list[SourceError] = []
-    for file in files:
-        if file.size == 0:
-            continue
-        state_by_path = latest_by_path.get(file.display)
-        if (
-            state_by_path is not None
-            and state_by_path.stat_size == file.size
-            and state_by_path.stat_mtime_ns == file.mtime_ns
-        ):
-            continue  # unchanged since it was last read: not even its first bytes are needed
-        try:
-            prefix = read_prefix(file)
-        except SourceError as exc:
-            errors.append(exc)
-            continue
-        state = None
-        for fp_len in fp_lens:
-            if fp_len <= len(prefix):
-                key = (fp_len, fingerprint(file.display, prefix[:fp_len]))
-                if key in by_fp:
-                    state = by_fp[key]
-                    break
-        identity = state.id if state is not None else _new_identity(plans, file, prefix)
-        if identity in plans and _prefer(plans[identity].file, file):
-            continue  # the same records under two names (a .gz copy beside the live file)
-        plan = _plan_for(file, prefix, state)
-        if state is None and state_by_path is not None:
-            # Known path, unknown first bytes: rewritten in place (e.g. truncated inside its
-            # first block). Its lines may already be committed, so they are checked.
-            plan.rewritten = True
-        plans[identity] = plan
-    return list(plans.values()), errors
-
-
-def _new_identity(plans: dict[int | str, ReadPlan], file: SourceFile, prefix: bytes) -> str:
-    """Identity of a file seen for the first time; a rotated copy beside it shares it."""
-    name = stream_name(file.display)
-    for identity, plan in plans.items():
-        if (
-            isinstance(identity, str)
-            and stream_name(plan.file.display) == name
-            and (plan.prefix.startswith(prefix) or prefix.startswith(plan.prefix))
-        ):
-            return identity
-    return f"new:{file.display}"
-
-
-def _prefer(current: SourceFile, other: SourceFile) -> bool:
-    """Whether `current` should be read rather than `other` when both hold one identity."""
-    if current.compressed != other.compressed:
-        return not current.compressed
-    return current.size >= other.size
-
-
-def _plan_for(file: SourceFile, prefix: bytes, state: SourceState | None) -> ReadPlan:
-    if state is None:
-        return ReadPlan(file, prefix, None, start=0, rewritten=False)
-    if file.compressed:
-        return ReadPlan(file, prefix, state, start=state.cursor, rewritten=False)
-    rewritten = file.size < state.cursor
-    if not rewritten and state.cursor > 0:
-        rewritten = _tail_hash(file, state.cursor) != state.tail_hash
-    start = 0 if rewritten else state.cursor
-    plan = ReadPlan(file, prefix, state, start=start, rewritten=rewritten)
-    plan.cursor = start
-    return plan
-
-
-def _tail_hash(file: SourceFile, cursor: int) -> str:
-    begin = max(0, cursor - TAIL_BYTES)
-    try:
-        with file.path.open("rb") as handle:
-            handle.seek(begin)
-            return hashlib.sha256(handle.read(cursor - begin)).hexdigest()
-    except OSError as exc:
-        raise SourceError(file.path, f"cannot read ({exc.strerror})") from None
 
 
 def read_new_lines(

@@ -29,6 +29,15 @@ class StreamDataset(Declaration):
         return tuple(col.name for col in self.columns)
 
 
+def generations(*patterns: str) -> tuple[str, ...]:
+    """Each pattern with its rotated generations, oldest first: `.1.gz`, `.1`, live, `.gz`.
+
+    Whatever rotates a stream (Marcus renaming telemetry to `.1`, an operator's copy-truncate
+    or gzip of a day file), the rotated copy may hold lines the live file no longer has.
+    """
+    return tuple(f"{p}{suffix}" for p in patterns for suffix in (".1.gz", ".1", "", ".gz"))
+
+
 def _col(name: str, type_: ColumnType, *paths: str, required: bool = False) -> Column:
     return Column(name, type_, paths or (f"$.{name}",), required)
 
@@ -38,7 +47,7 @@ AUDIT_EVENTS = StreamDataset(
     description="MCP tool calls, registrations and denials (data/audit_logs/audit_*.jsonl)",
     root="marcus_root",
     # Older day files are often gzipped by operators; same records, same identity.
-    patterns=("data/audit_logs/audit_*.jsonl", "data/audit_logs/audit_*.jsonl.gz"),
+    patterns=generations("data/audit_logs/audit_*.jsonl"),
     ts_paths=("$.timestamp",),
     columns=(
         _col("event_type", "VARCHAR", required=True),
@@ -58,7 +67,7 @@ CONVERSATION_EVENTS = StreamDataset(
     description="structlog conversation logs (logs/conversations/conversations_*, decisions_*)",
     root="marcus_root",
     # conversations_* first, so a record repeated in decisions_* keeps its conversations origin.
-    patterns=(
+    patterns=generations(
         "logs/conversations/conversations_*.jsonl",
         "logs/conversations/decisions_*.jsonl",
     ),
@@ -79,7 +88,7 @@ REALTIME_EVENTS = StreamDataset(
     name="realtime_events",
     description="server realtime event log (logs/conversations/realtime_*.jsonl)",
     root="marcus_root",
-    patterns=("logs/conversations/realtime_*.jsonl",),
+    patterns=generations("logs/conversations/realtime_*.jsonl"),
     ts_paths=("$.timestamp",),
     columns=(
         _col("type", "VARCHAR", required=True),
@@ -94,7 +103,7 @@ AGENT_EVENTS = StreamDataset(
     name="agent_events",
     description="agent lifecycle events (logs/agent_events/agent_events_*.jsonl)",
     root="marcus_root",
-    patterns=("logs/agent_events/agent_events_*.jsonl",),
+    patterns=generations("logs/agent_events/agent_events_*.jsonl"),
     ts_paths=("$.timestamp",),
     columns=(
         _col("event_type", "VARCHAR", required=True),
@@ -109,8 +118,8 @@ TELEMETRY_EVENTS = StreamDataset(
     name="telemetry_events",
     description="telemetry mirror (~/.marcus/telemetry_outbound.jsonl and its .1 generation)",
     root="marcus_home",
-    # The rotated generation holds the older records: read it before the live file.
-    patterns=("telemetry_outbound.jsonl.1", "telemetry_outbound.jsonl"),
+    # The rotated generation holds the older records: read before the live file.
+    patterns=generations("telemetry_outbound.jsonl"),
     ts_paths=("$.timestamp",),
     columns=(
         _col("event", "VARCHAR", required=True),
