@@ -8,6 +8,7 @@ hours dirty, so a query sees either the old partition or the new one, never a mi
 
 Rows whose line is found in no source on disk any more (a deleted or rotated-away file) are
 carried over from the old files unchanged and counted as `kept`: a backfill never loses data.
+In a de-duplicated dataset a line found in any file on disk is not kept but re-read, once.
 Bad lines are not quarantined again (the ingest that first read them did); they are counted.
 """
 
@@ -331,11 +332,14 @@ def _merge(db: duckdb.DuckDBPyConnection, dataset: StreamDataset) -> dict[str, i
             "DELETE FROM rebuilt WHERE _seq NOT IN "
             "(SELECT min(_seq) FROM rebuilt GROUP BY _line_hash)"
         )
-    # An old row whose line no source on disk holds any more is kept as it was.
+    # An old row whose line no source on disk holds any more is kept as it was. In a
+    # de-duplicated dataset a line is one row whichever file it was read from: an old row
+    # whose own file is gone is still held by its copy in another file (decisions_* repeat
+    # conversations_*), and that copy, re-read and re-typed, replaces it.
+    line = "_line_hash" if dataset.dedupe_lines else f"({_STREAM_SQL}, _line_hash)"
     db.execute(
         f"""CREATE TEMP TABLE kept AS
-        SELECT * FROM old WHERE ({_STREAM_SQL}, _line_hash) NOT IN (
-            SELECT ({_STREAM_SQL}, _line_hash) FROM rebuilt)"""
+        SELECT * FROM old WHERE {line} NOT IN (SELECT {line} FROM rebuilt)"""
     )
     rows = db.execute("SELECT strftime(ts, '%Y-%m-%d'), count(*) FROM kept GROUP BY ALL")
     return {str(date): int(count) for date, count in rows.fetchall()}

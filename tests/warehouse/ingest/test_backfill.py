@@ -255,6 +255,61 @@ def test_dedupes_a_stream_marcus_writes_twice(env):
     }
 
 
+def conversation_line(event: str, minute: int) -> str:
+    when = DAY1 + dt.timedelta(hours=10, minutes=minute)
+    record = {"event": event, "logger": "marcus", "level": "info", "timestamp": when.isoformat()}
+    return json.dumps(record) + "\n"
+
+
+E1, E2, E3, E4 = (conversation_line(f"e{n}", n) for n in range(1, 5))
+CONVERSATION_LOG = "conversations_20260601_100000.jsonl"
+DECISION_LOG = "decisions_20260601_100000.jsonl"
+
+
+def write_conversations(env: Env, name: str, lines: list[str]) -> Path:
+    path = env.root / CONVERSATIONS / name
+    path.write_text("".join(lines))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("gone", "events"),
+    [
+        # e2 was first read from decisions_*; backfill re-reads conversations_*' copy.
+        (DECISION_LOG, ["e1", "e2", "e3"]),
+        # e2 was first read from conversations_*; backfill re-reads decisions_*' copy.
+        (CONVERSATION_LOG, ["e1", "e2", "e3", "e4"]),
+    ],
+)
+def test_deduped_stream_with_a_source_gone_holds_each_line_once(env, gone, events):
+    if gone == DECISION_LOG:
+        # The decisions handler flushed e2 before the conversations handler did.
+        write_conversations(env, CONVERSATION_LOG, [E1])
+        write_conversations(env, DECISION_LOG, [E2])
+        env.ingest("conversation_events")
+        write_conversations(env, CONVERSATION_LOG, [E1, E2, E3])
+    else:
+        write_conversations(env, CONVERSATION_LOG, [E1, E2, E3])
+        write_conversations(env, DECISION_LOG, [E2, E4])
+    env.ingest("conversation_events")
+    assert env.count("conversation_events") == len(events)
+    (env.root / CONVERSATIONS / gone).unlink()
+
+    result = backfill_named(
+        env.settings, env.catalog, "conversation_events", DAY1, DAY1 + dt.timedelta(days=1)
+    )
+
+    assert result.sources_missing == [f"{CONVERSATIONS}/{gone}"]
+    assert result.rows_after == len(events)
+    assert (
+        env.query(
+            "SELECT count(*) FROM conversation_events GROUP BY _line_hash HAVING count(*) > 1"
+        )
+        == []
+    )
+    assert sorted(r[0] for r in env.query("SELECT event FROM conversation_events")) == events
+
+
 def test_waits_for_the_ingest_lease_and_refuses_when_it_stays_taken(env):
     three_days(env)
     assert env.catalog.acquire_lease("ingest:audit_events", "host:1:ingest", 300)
