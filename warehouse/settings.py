@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     lease_wait_seconds: float = Field(
         default=120.0, ge=0, description="How long to wait for a dataset another worker holds"
     )
+    costs_recheck_rows: int = Field(
+        default=10_000,
+        ge=0,
+        description="costs.db token_events rows below the rowid watermark re-read each run for "
+        "task_id/tool_intent that CostStore fills in late (0: never)",
+    )
     duckdb_memory_limit: str = Field(default="1GB", description="DuckDB memory limit for jobs")
     freshness_warn_minutes: float = Field(
         default=60, gt=0, description="Status warns past this lag of a dataset's newest record"

@@ -22,18 +22,27 @@ from warehouse.sources.costs_db import (
     BUSY_TIMEOUT_SECONDS,
     COST_DATASETS,
     DB_NAME,
+    EVENT_UPDATES,
     FETCH_ROWS,
+    LATE_FIELDS,
     PRICE_COLUMNS,
     SNAPSHOT_TABLES,
     TOKEN_EVENTS,
     UNIT,
     UTC_TS,
+    EventPlan,
     TypedEvents,
     content_hash,
+    event_updates_schema,
     key_hash,
+    late_digest,
+    late_value_sql,
+    newest_updates_sql,
     plan_events,
+    recheck_window,
     snapshot_table,
     type_events,
+    window_events,
 )
 from warehouse.sources.sqlite import read_snapshot, table_names
 from warehouse.sources.typing_sql import QUARANTINE_SCHEMA, quote
@@ -81,6 +90,7 @@ class CostsIngest:
     ) -> None:
         """Prepare a batch for one costs.db."""
         self.catalog = catalog
+        self.recheck_rows = settings.costs_recheck_rows
         self.path = path
         self.lease = lease
         self.result = result
@@ -138,6 +148,7 @@ class CostsIngest:
             typed = type_events(names, chunk)
             bad += [b for b in typed.bad if _raw_hash(b[2]) not in known_bad]
             self._write_events(typed, seen if plan.dedupe else None)
+        self._recheck(conn, plan, plan.start if last is None else int(last[0]))
         if last is None:
             return
         self._write_quarantine(bad)
@@ -154,6 +165,121 @@ class CostsIngest:
                 stat_mtime_ns=-1,
                 previous=plan.state,
             )
+        )
+
+    def _recheck(self, conn: Connection, plan: EventPlan, cursor: int) -> None:
+        """Record late fields CostStore filled in below the watermark since they were read.
+
+        The window's digest, kept as the cursor of `token_event_updates`, is compared first:
+        a run with nothing new and nothing filled in reads one rowid range and stops there.
+        """
+        if self.recheck_rows == 0 or not LATE_FIELDS:
+            return
+        states = self.catalog.source_states(EVENT_UPDATES)
+        state = next((s for s in states if s.fingerprint == plan.fingerprint), None)
+        # The window below the watermark as this run found it: rows committed by earlier runs.
+        # A replaced or restored database has no such watermark: its rows are matched by key.
+        window = recheck_window(cursor if plan.dedupe else plan.start, self.recheck_rows)
+        unchanged = (
+            state is not None
+            and not plan.dedupe
+            and state.cursor == plan.start
+            and late_digest(conn, *window) == state.tail_hash
+        )
+        if unchanged and cursor == plan.start:
+            return  # nothing new, nothing filled in
+        if not unchanged and window[1] > window[0]:
+            self._write_updates(conn, *window, by_offset=not plan.dedupe)
+        low, high = recheck_window(cursor, self.recheck_rows)
+        digest = late_digest(conn, low, high)
+        if state is not None and state.cursor == high and state.tail_hash == digest:
+            return
+        self.batch.advances.append(
+            SourceAdvance(
+                dataset=EVENT_UPDATES,
+                fingerprint=plan.fingerprint,
+                fp_len=0,
+                path=self.display,
+                cursor=high,
+                tail_hash=digest,
+                stat_size=-1,
+                stat_mtime_ns=-1,
+                previous=state,
+            )
+        )
+
+    def _write_updates(self, conn: Connection, low: int, high: int, *, by_offset: bool) -> None:
+        """Write the window's events whose late fields differ from the lake's current values.
+
+        The lake's rows are found by event key, read only from this database's rowid range
+        unless the database was replaced (its rowids restarted).
+        """
+        typed = window_events(conn, low, high)
+        events = [str(self.lake.absolute(f.path)) for f in self.catalog.live_files(TOKEN_EVENTS)]
+        if not typed.rows or not events:
+            return
+        schema = event_updates_schema()
+        current = pa.table(
+            {
+                "ts": pa.array(typed.ts, UTC_TS),
+                "event_id": pa.array(typed.columns["event_id"], pa.int64()),
+                **{f: pa.array(typed.columns[f], schema.field(f).type) for f in LATE_FIELDS},
+                "_offset": pa.array(typed.columns["_offset"], pa.int64()),
+                "_event_key": pa.array(typed.keys, pa.uint64()),
+            }
+        )
+        updates = [str(self.lake.absolute(f.path)) for f in self.catalog.live_files(EVENT_UPDATES)]
+        fields = [quote(f) for f in LATE_FIELDS]
+        newest = (
+            newest_updates_sql("$updates")
+            if updates
+            else (
+                "SELECT CAST(NULL AS UBIGINT) AS _event_key, "
+                + ", ".join(f"CAST(NULL AS VARCHAR) AS {f}" for f in fields)
+                + " WHERE false"
+            )
+        )
+        where = "true"
+        params: dict[str, object] = {"events": events}
+        if updates:
+            params["updates"] = updates
+        if by_offset:
+            where = "_source = $source AND _offset > $low AND _offset <= $high"
+            params.update(source=self.display, low=low, high=high)
+        changed = " OR ".join(
+            f"c.{f} IS DISTINCT FROM {late_value_sql(name, 'l', 'u')}"
+            for f, name in zip(fields, LATE_FIELDS, strict=True)
+        )
+        with duckdb.connect() as db:
+            db.execute("SET TimeZone = 'UTC'")
+            db.register("current", current)
+            table = db.sql(
+                f"""
+                WITH lake AS (
+                    SELECT DISTINCT ON (_event_key) _event_key, {", ".join(fields)}
+                    FROM read_parquet($events) WHERE {where}
+                ), newest AS ({newest})
+                SELECT c.ts, c.event_id, {", ".join(f"c.{f}" for f in fields)}, c._offset,
+                       c._event_key
+                FROM current c JOIN lake l ON l._event_key = c._event_key
+                LEFT JOIN newest u ON u._event_key = c._event_key
+                WHERE {changed}
+                ORDER BY c._offset
+                """,
+                params=params,
+            ).to_arrow_table()
+        if table.num_rows == 0:
+            return
+        n = table.num_rows
+        table = table.append_column("_source", pa.array([self.display] * n, pa.string()))
+        table = table.append_column("_batch_id", pa.array([self.batch.batch_id] * n, pa.string()))
+        table = table.append_column("_ingested_at", pa.array([self.batch.started_at] * n, UTC_TS))
+        table = table.select(schema.names).cast(schema)
+        # Without a time range, like the snapshots: `seneca status` would report the newest
+        # amended event's age as the lag of a dataset that only grows when CostStore amends.
+        self._write_file(EVENT_UPDATES, self.day, table)
+        self.batch.hours.update(
+            ts.replace(minute=0, second=0, microsecond=0) for ts in table["ts"].to_pylist()
         )
 
     def _committed_keys(self) -> set[int]:

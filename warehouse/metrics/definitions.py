@@ -102,6 +102,8 @@ _TOKEN_TAGS = {
     "role": "agent_role",
     "provider": "provider",
     "model": "model",
+    # As costs.db has it now: a task_id filled in late re-marks the event's hour.
+    "task": "task_id",
 }
 
 METRICS: tuple[Metric, ...] = (

@@ -9,6 +9,15 @@ the last committed rowid and `tail_hash` the key of that row, so a database rest
 older copy (its row at the watermark differs or is gone) is noticed and read again from the
 start, dropping events already in the lake by their event key.
 
+CostStore fills `task_id` and `tool_intent` (LATE_FIELDS) of rows it wrote earlier, below the
+watermark. Each run re-reads the late fields of the last `costs_recheck_rows` rowids up to the
+watermark: rowids are the order CostStore inserts in, and a rowid range is one B-tree scan,
+where a window by `timestamp` would neither be indexed in one text format nor catch worker rows
+inserted late with old timestamps. A digest of that window (the cursor of `token_event_updates`
+in the catalog) makes a run with nothing new one range scan; when it differs, the changed
+rows are written to `token_event_updates` (history, never rewritten), which the
+`token_events` view applies, and their hours are marked dirty.
+
 The mutable tables (runs, model_prices, project_budgets, project_names, task_names) are small:
 when a table's content hash changes, the whole table is written as a new snapshot file and the
 previous one retired in the same catalog transaction. Everything of one run is read in ONE
@@ -30,6 +39,7 @@ from sqlalchemy.engine import Connection
 
 from warehouse.sources.datasets import ARROW_TYPES, COSTS_DB, ColumnType
 from warehouse.sources.timestamps import parse_timestamp
+from warehouse.sources.typing_sql import quote
 from warehouse.store.catalog import SourceState
 
 UNIT = COSTS_DB.name
@@ -47,7 +57,11 @@ SNAPSHOT_TABLES: dict[str, tuple[tuple[str, ColumnType], ...]] = {
 # Text timestamps of the snapshot tables; each also gets a parsed `<name>_ts` column.
 SNAPSHOT_TIMESTAMPS: dict[str, tuple[str, ...]] = {t.name: t.timestamps for t in COSTS_DB.snapshots}
 
-COST_DATASETS = (TOKEN_EVENTS, *SNAPSHOT_TABLES)
+# Fields CostStore fills in after an event is written, and the dataset keeping their changes.
+LATE_FIELDS = COSTS_DB.late_fields
+EVENT_UPDATES = COSTS_DB.updates
+
+COST_DATASETS = (TOKEN_EVENTS, EVENT_UPDATES, *SNAPSHOT_TABLES)
 PRICE_COLUMNS = (
     "input_per_million",
     "cache_creation_per_million",
@@ -72,6 +86,38 @@ def token_events_schema() -> pa.Schema:
         pa.field("_ingested_at", UTC_TS, nullable=False),
     ]
     return pa.schema(fields)
+
+
+def event_updates_schema() -> pa.Schema:
+    """The Arrow schema of token_event_updates files: an event's late fields as newly read."""
+    kinds = dict(TOKEN_EVENT_COLUMNS)
+    fields = [pa.field("ts", UTC_TS, nullable=False), pa.field("event_id", pa.int64())]
+    fields += [pa.field(name, ARROW_TYPES[kinds[name]]) for name in LATE_FIELDS]
+    fields += [
+        pa.field("_source", pa.string(), nullable=False),
+        pa.field("_offset", pa.int64(), nullable=False),
+        pa.field("_event_key", pa.uint64(), nullable=False),
+        pa.field("_batch_id", pa.string(), nullable=False),
+        pa.field("_ingested_at", UTC_TS, nullable=False),
+    ]
+    return pa.schema(fields)
+
+
+def newest_updates_sql(files: str) -> str:
+    """SELECT of each event's newest late fields (`_event_key` and LATE_FIELDS) from `files`."""
+    fields = ", ".join(quote(f) for f in LATE_FIELDS)
+    return f"""SELECT _event_key, {fields} FROM read_parquet({files})
+    QUALIFY row_number() OVER (
+        PARTITION BY _event_key ORDER BY _ingested_at DESC, _batch_id DESC) = 1"""
+
+
+def late_value_sql(name: str, event: str, update: str) -> str:
+    """SQL of a late field's current value: the newest update's if the event has one."""
+    field_name = quote(name)
+    return (
+        f"CASE WHEN {update}._event_key IS NULL THEN {event}.{field_name} "
+        f"ELSE {update}.{field_name} END"
+    )
 
 
 # -- pure typing ------------------------------------------------------------------------------
@@ -298,6 +344,42 @@ def plan_events(conn: Connection, display: str, states: list[SourceState]) -> Ev
         return EventPlan(fp, state, state.cursor, dedupe=False)
     # Restored from an older copy or rewritten: read it all again, keep only new events.
     return EventPlan(fp, state, 0, dedupe=True)
+
+
+def recheck_window(cursor: int, rows: int) -> tuple[int, int]:
+    """The rowids `(low, high]` re-read for late fills when the watermark stands at `cursor`."""
+    return max(cursor - rows, 0), cursor
+
+
+def late_digest(conn: Connection, low: int, high: int) -> str:
+    """sha256 of the late fields of the token_events rows with rowid in `(low, high]`.
+
+    One range scan of the rowid B-tree, concatenated inside SQLite (char(0) stands for NULL),
+    so a run with nothing new pays no Python object per row.
+    """
+    fields = " || char(31) || ".join(f"coalesce({quote(f)}, char(0))" for f in LATE_FIELDS)
+    names = ", ".join(quote(f) for f in LATE_FIELDS)
+    text = conn.execute(
+        sa.text(
+            f"SELECT group_concat({fields}, char(30)) FROM ("
+            f"SELECT {names} FROM token_events WHERE rowid > :low AND rowid <= :high "
+            "ORDER BY rowid)"
+        ),
+        {"low": low, "high": high},
+    ).scalar_one()
+    return hashlib.sha256(f"{low}:{high}\n{text or ''}".encode()).hexdigest()
+
+
+def window_events(conn: Connection, low: int, high: int) -> TypedEvents:
+    """The token_events rows with rowid in `(low, high]`, typed (rows that fail are left out)."""
+    result = conn.execute(
+        sa.text(
+            "SELECT rowid AS _rowid, * FROM token_events "
+            "WHERE rowid > :low AND rowid <= :high ORDER BY rowid"
+        ),
+        {"low": low, "high": high},
+    )
+    return type_events(list(result.keys()), result.all())
 
 
 def key_hash(record: dict[str, Any]) -> str:

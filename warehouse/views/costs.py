@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from warehouse.sources.costs_db import (
+    EVENT_UPDATES,
+    LATE_FIELDS,
     SNAPSHOT_TABLES,
     SNAPSHOT_TIMESTAMPS,
     TOKEN_EVENT_COLUMNS,
     TOKEN_EVENTS,
+    late_value_sql,
+    newest_updates_sql,
 )
 from warehouse.sources.typing_sql import literal, quote
 from warehouse.store.catalog import Catalog, FileRecord
@@ -67,8 +71,27 @@ def snapshot_view_sql(lake: Lake, table: str, records: Sequence[FileRecord]) -> 
     return f"{empty} UNION ALL BY NAME SELECT * FROM read_parquet({_files(lake, records)})"
 
 
-def token_events_view_sql(lake: Lake, records: Sequence[FileRecord]) -> str:
-    """SELECT of token_events with `cost_usd` priced by the `model_prices` view."""
+def event_updates_view_sql(lake: Lake, records: Sequence[FileRecord]) -> str:
+    """SELECT of every late-field change read from costs.db (`_ingested_at`: when it was seen)."""
+    kinds = dict(TOKEN_EVENT_COLUMNS)
+    columns = [("ts", "TIMESTAMPTZ"), ("event_id", "BIGINT")]
+    columns += [(name, kinds[name]) for name in LATE_FIELDS]
+    columns += [("_source", "VARCHAR"), ("_offset", "BIGINT"), ("_event_key", "UBIGINT")]
+    columns += [("_batch_id", "VARCHAR"), ("_ingested_at", "TIMESTAMPTZ")]
+    empty = _typed_nulls(columns)
+    if not records:
+        return empty
+    return f"{empty} UNION ALL BY NAME SELECT * FROM read_parquet({_files(lake, records)})"
+
+
+def token_events_view_sql(
+    lake: Lake, records: Sequence[FileRecord], updates: Sequence[FileRecord] = ()
+) -> str:
+    """SELECT of token_events with `cost_usd` priced by the `model_prices` view.
+
+    Each event shows the newest late fields (`task_id`, `tool_intent`) costs.db gave it: the
+    event's own row, or its newest row in `token_event_updates`.
+    """
     columns = [("ts", "TIMESTAMPTZ"), *TOKEN_EVENT_COLUMNS]
     lineage = [("raw", "VARCHAR"), ("_source", "VARCHAR"), ("_offset", "BIGINT")]
     lineage += [("_event_key", "UBIGINT"), ("_batch_id", "VARCHAR")]
@@ -76,6 +99,11 @@ def token_events_view_sql(lake: Lake, records: Sequence[FileRecord]) -> str:
     events = _typed_nulls([*columns, *lineage])
     if records:
         events = f"{events} UNION ALL BY NAME SELECT * FROM read_parquet({_files(lake, records)})"
+    if updates:
+        newest = ", ".join(f"{late_value_sql(f, 'b', 'u')} AS {quote(f)}" for f in LATE_FIELDS)
+        events = f"""SELECT b.* REPLACE ({newest})
+FROM ({events}) b
+LEFT JOIN ({newest_updates_sql(_files(lake, updates))}) u ON u._event_key = b._event_key"""
     rest = [name for name, _ in TOKEN_EVENT_COLUMNS if name not in (*_LEADING, "status")]
     select = ", ".join(
         [
@@ -110,7 +138,8 @@ def cost_views(catalog: Catalog, lake: Lake, live: LiveFiles) -> list[str]:
         f"CREATE VIEW {quote(table)} AS {snapshot_view_sql(lake, table, live.data(table))}"
         for table in SNAPSHOT_TABLES
     ]
-    statements.append(
-        f"CREATE VIEW {TOKEN_EVENTS} AS {token_events_view_sql(lake, live.data(TOKEN_EVENTS))}"
-    )
+    updates = live.data(EVENT_UPDATES)
+    statements.append(f"CREATE VIEW {EVENT_UPDATES} AS {event_updates_view_sql(lake, updates)}")
+    events = token_events_view_sql(lake, live.data(TOKEN_EVENTS), updates)
+    statements.append(f"CREATE VIEW {TOKEN_EVENTS} AS {events}")
     return statements

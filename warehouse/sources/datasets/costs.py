@@ -37,6 +37,10 @@ class CostsDatabase(Declaration):
     event_key: tuple[str, ...]
     # Mutable and small: written whole as a new snapshot when their content changes.
     snapshots: tuple[CostsTable, ...]
+    # Event fields CostStore fills in after the row is written (below the rowid watermark):
+    # recent rows are re-read and their changes kept as rows of the `updates` dataset.
+    late_fields: tuple[str, ...] = ()
+    updates: str = ""
     # What CostStore itself waits for a lock.
     busy_seconds: float = 5.0
 
@@ -93,6 +97,8 @@ COSTS_DB = CostsDatabase(
         "cache_read_tokens",
         "output_tokens",
     ),
+    late_fields=("task_id", "tool_intent"),
+    updates="token_event_updates",
     snapshots=(
         _table(
             "runs",
