@@ -11,7 +11,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench soak clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Seneca Lake needs Python 3.11)"; exit 2; }
@@ -38,6 +38,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/rollups.py
+
+# Ten minutes of Marcus-format writes with rotation while ingest is SIGKILLed at random;
+# `make soak SOAK_ARGS="--minutes 1"` for a short run.
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .prefect $(LAKE) $(SAMPLE) .pytest_cache .mypy_cache .ruff_cache
