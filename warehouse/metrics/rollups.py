@@ -285,29 +285,23 @@ class RollupBatch:
         self.db.execute(f"INSERT INTO new_hourly BY NAME SELECT * FROM ({totals})")
         self._write(HOURLY, "new_hourly", day_keys, old)
 
-        old = self._old_files(live, DAILY, months)
-        self._rebuild(
-            "new_daily",
-            old,
-            f"""SELECT {_select_columns()} FROM {{old}}
-                WHERE date_trunc('day', bucket) NOT IN (SELECT day FROM batch_days)
-                UNION ALL BY NAME SELECT * FROM (
-                {rollup_from_rollups_sql("new_hourly", "date_trunc('day', bucket)")})""",
-            {"batch_days": ("day", day_keys)},
-        )
-        self._write(DAILY, "new_daily", months, old)
-
-        old = self._old_files(live, MONTHLY, years)
-        self._rebuild(
-            "new_monthly",
-            old,
-            f"""SELECT {_select_columns()} FROM {{old}}
-                WHERE date_trunc('month', bucket) NOT IN (SELECT month FROM batch_months)
-                UNION ALL BY NAME SELECT * FROM (
-                {rollup_from_rollups_sql("new_daily", "date_trunc('month', bucket)")})""",
-            {"batch_months": ("month", months)},
-        )
-        self._write(MONTHLY, "new_monthly", years, old)
+        # Days from their new hours, then months from their new days: each grain replaces the
+        # buckets the finer grain rebuilt and keeps the rest of its files as they are.
+        finer, finer_units = HOURLY, day_keys
+        for grain, units in ((DAILY, months), (MONTHLY, years)):
+            old = self._old_files(live, grain, units)
+            unit, table = grain.bucket_unit, f"new_{grain.name}"
+            merged = rollup_from_rollups_sql(f"new_{finer.name}", f"date_trunc('{unit}', bucket)")
+            self._rebuild(
+                table,
+                old,
+                f"""SELECT {_select_columns()} FROM {{old}}
+                    WHERE date_trunc('{unit}', bucket) NOT IN (SELECT {unit} FROM batch_{unit}s)
+                    UNION ALL BY NAME SELECT * FROM ({merged})""",
+                {f"batch_{unit}s": (unit, finer_units)},
+            )
+            self._write(grain, table, units, old)
+            finer, finer_units = grain, units
 
         # Every mark of these days is consumed; a failed metric's hours are marked again under
         # its own name, so it alone is retried and the other metrics' buckets stand.
