@@ -23,6 +23,8 @@ def ingest_dataset(settings: Settings, dataset: str) -> DatasetResult:
         result = ingest_named(settings, catalog, dataset)
     if result.skipped:
         logger.warning("skipped: %s", result.skipped, extra=REPORTED)
+    for note in result.notes:
+        logger.warning("%s", note, extra=REPORTED)
     logger.info(
         "%s: %d rows, %d quarantined, %d duplicates dropped, %.1f MB read in %.2fs",
         dataset,

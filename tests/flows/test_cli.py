@@ -274,3 +274,40 @@ def test_sample_starts_on_the_given_day_and_refuses_a_bad_one(tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: --start '2027-02-30' is not a date (YYYY-MM-DD)"
     assert not (tmp_path / "t").exists()
+
+
+# Takes the ingest lease of audit_events for 300 s and dies holding it, as a killed ingest does.
+KILLED_INGEST = """
+import os, signal, sys
+from warehouse.store.catalog import Catalog
+from warehouse.store.commit import worker_id
+catalog = Catalog(sys.argv[1])
+me = worker_id()
+assert catalog.acquire_lease("ingest:audit_events", me, 300)
+print(me, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_ingest_after_a_killed_ingest_takes_its_lease_over_and_says_so(sample_tree, tmp_path):
+    lake = tmp_path / "lake"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_INGEST, f"sqlite:///{lake / 'catalog.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert killed.returncode == -9, killed.stderr
+    dead = killed.stdout.strip()
+
+    # With the default settings: a lease of 300 s, and 120 s of waiting for a live holder.
+    done = ingest_on_local_api(sample_tree, lake, "audit_events")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert f"audit_events: took over the lease of {dead}, a process on this host that died" in (
+        lines
+    )
+    audit = next(line for line in lines if line.startswith("│ audit_events"))
+    assert f" {sample_tree.expected_rows['audit_events']:,} " in audit
