@@ -199,7 +199,10 @@ def holding_lease(
         try:
             catalog.release_lease(lease[0], worker)
         except CatalogError as exc:
-            run.result.errors.append(str(exc))
+            # After a failure this is the same failure again (a full catalog): one line is
+            # enough, and the next run takes over the lease once this process has ended.
+            if not run.result.errors:
+                run.result.errors.append(str(exc))
         run.result.seconds = time.monotonic() - began
 
 
