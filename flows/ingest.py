@@ -6,7 +6,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.recorded import recorded
-from tasks.ingest import ingest_dataset, refresh_views
+from tasks.ingest import ingest_dataset, refresh_views_after_ingest
 from warehouse.ingest.registry import ingest_unit_names
 from warehouse.runs.summary import ingest_outcome
 from warehouse.settings import Settings, load_settings
@@ -30,8 +30,8 @@ def ingest(
     """
     settings = settings or load_settings()
     results = ingest_all(settings, datasets or ingest_unit_names())
-    refresh_views(settings)
-    return results
+    views = refresh_views_after_ingest(settings)
+    return results if views.ok else [*results, views]
 
 
 def ingest_all(settings: Settings, names: list[str]) -> list[DatasetResult]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from tasks.reported import REPORTED
+from warehouse.errors import CatalogError, LakeError
 from warehouse.ingest.registry import ingest_named
 from warehouse.settings import Settings
 from warehouse.store.catalog import Catalog
 from warehouse.store.commit import DatasetResult
 from warehouse.store.lake import Lake
 from warehouse.views.build import write_views_db
+
+VIEWS = "views"  # how a failed refresh of seneca.duckdb is named among the datasets
 
 
 @task(
@@ -19,10 +22,16 @@ from warehouse.views.build import write_views_db
 def ingest_dataset(settings: Settings, dataset: str) -> DatasetResult:
     """Ingest what is new in one source; expected failures are returned, not raised."""
     logger = get_run_logger()
-    with Catalog(settings.resolved_catalog_url) as catalog:
-        result = ingest_named(settings, catalog, dataset)
+    try:
+        with Catalog(settings.resolved_catalog_url) as catalog:
+            result = ingest_named(settings, catalog, dataset)
+    except CatalogError as exc:
+        # A catalog that cannot be opened (a full disk) is this dataset's error, as any other.
+        result = DatasetResult(dataset, errors=[str(exc)])
     if result.skipped:
         logger.warning("skipped: %s", result.skipped, extra=REPORTED)
+    for note in result.notes:
+        logger.warning("%s", note, extra=REPORTED)
     logger.info(
         "%s: %d rows, %d quarantined, %d duplicates dropped, %.1f MB read in %.2fs",
         dataset,
@@ -42,3 +51,19 @@ def refresh_views(settings: Settings) -> str:
     """Rewrite <lake>/seneca.duckdb so any DuckDB client sees the committed files."""
     with Catalog(settings.resolved_catalog_url) as catalog:
         return str(write_views_db(catalog, Lake(settings.lake)))
+
+
+@task(name="refresh-views", retries=2, retry_delay_seconds=[1, 5])
+def refresh_views_after_ingest(settings: Settings) -> DatasetResult:
+    """Refresh <lake>/seneca.duckdb; a file it cannot write (a full disk) is its result's error.
+
+    Returned, not raised, so the run still reports what every dataset did.
+    """
+    result = DatasetResult(VIEWS)
+    try:
+        with Catalog(settings.resolved_catalog_url) as catalog:
+            write_views_db(catalog, Lake(settings.lake))
+    except (LakeError, CatalogError) as exc:
+        result.errors.append(str(exc))
+        get_run_logger().error("%s", exc, extra=REPORTED)
+    return result

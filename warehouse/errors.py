@@ -26,3 +26,12 @@ class CatalogError(SenecaError):
 
 class LeaseLost(CatalogError):
     """Another worker took over a dataset's lease before this one committed."""
+
+
+class LakeError(SenecaError):
+    """A file in the lake cannot be written (a full or read-only file system, a lost disk)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason

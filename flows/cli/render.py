@@ -146,6 +146,8 @@ def ingest_table(results: list[DatasetResult], seconds: float, title: str = "Ing
     for r in results:
         if r.skipped:
             out.print(f"[yellow]{r.dataset} skipped: {escape(r.skipped)}[/]", highlight=False)
+        for note in r.notes:
+            out.print(f"[yellow]{escape(note)}[/]", highlight=False)
 
 
 def lifecycle_lines(summary: LifecycleSummary, seconds: float) -> None:

@@ -397,3 +397,170 @@ def test_sample_starts_on_the_given_day_and_refuses_a_bad_one(tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: --start '2027-02-30' is not a date (YYYY-MM-DD)"
     assert not (tmp_path / "t").exists()
+
+
+# Takes the ingest lease of audit_events for 300 s and dies holding it, as a killed ingest does.
+KILLED_INGEST = """
+import os, signal, sys
+from warehouse.store.catalog import Catalog
+from warehouse.store.commit import worker_id
+catalog = Catalog(sys.argv[1])
+me = worker_id()
+assert catalog.acquire_lease("ingest:audit_events", me, 300)
+print(me, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_ingest_after_a_killed_ingest_takes_its_lease_over_and_says_so(sample_tree, tmp_path):
+    lake = tmp_path / "lake"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_INGEST, f"sqlite:///{lake / 'catalog.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert killed.returncode == -9, killed.stderr
+    dead = killed.stdout.strip()
+
+    # With the default settings: a lease of 300 s, and 120 s of waiting for a live holder.
+    done = ingest_on_local_api(sample_tree, lake, "audit_events")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert f"audit_events: took over the lease of {dead}, a process on this host that died" in (
+        lines
+    )
+    audit = next(line for line in lines if line.startswith("│ audit_events"))
+    assert f" {sample_tree.expected_rows['audit_events']:,} " in audit
+
+
+@pytest.fixture
+def full_fs(tmp_path):
+    """A 16 MiB tmpfs of its own (room for the sample's lake); `fill()` leaves it no free byte."""
+    from tests.conftest import service_unavailable
+
+    where = tmp_path / "small-fs"
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        service_unavailable(f"a tmpfs mount ({mounted.stderr.strip()})")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+def fill(where: Path) -> Path:
+    """Write a file into `where` until its file system has no byte left; the file."""
+    filler = where / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+    # The last partial block: a byte at a time until none fits.
+    with filler.open("ab", buffering=0) as out:
+        try:
+            while True:
+                out.write(b"\0")
+        except OSError:
+            pass
+    return filler
+
+
+def ingest_with_catalog(sample_tree, lake: Path, catalog_url: str) -> subprocess.CompletedProcess:
+    return run_cli(
+        "ingest",
+        "--lake",
+        str(lake),
+        "--catalog-url",
+        catalog_url,
+        "--marcus-root",
+        str(sample_tree.marcus_root),
+        "--marcus-home",
+        str(sample_tree.marcus_home),
+        unset=("PREFECT_API_URL",),
+    )
+
+
+UNITS = [
+    "audit_events",
+    "conversation_events",
+    "realtime_events",
+    "agent_events",
+    "telemetry_events",
+    "state_files",
+    "marcus_db",
+    "kanban_db",
+    "costs_db",
+]
+
+
+def assert_recovered(done: subprocess.CompletedProcess, sample_tree) -> None:
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "skipped" not in done.stdout
+    for dataset, rows in sample_tree.expected_rows.items():
+        line = next(line for line in done.stdout.splitlines() if f"│ {dataset} " in line)
+        assert f" {rows:,} " in line, line
+
+
+def test_ingest_into_a_full_lake_says_one_line_per_dataset_and_the_next_run_recovers(
+    sample_tree, tmp_path, full_fs
+):
+    lake = full_fs / "lake"
+    lake.mkdir()
+    catalog = tmp_path / "catalog.db"
+    filler = fill(full_fs)
+
+    done = ingest_with_catalog(sample_tree, lake, f"sqlite:///{catalog}")
+
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "nanobind" not in done.stderr, done.stderr
+    failed = {}
+    for line in done.stderr.splitlines():
+        found = re.fullmatch(rf"error: (\w+): ({re.escape(str(lake))}/\S+): (.+)", line)
+        assert found is not None, line
+        failed[found[1]] = found[3]
+    assert failed == {name: "No space left on device" for name in [*UNITS, "views"]}
+    # A failed run gives its leases back: the next run waits for none of them.
+    assert subprocess.run(
+        ["sqlite3", str(catalog), "SELECT count(*) FROM leases"], capture_output=True, text=True
+    ).stdout.strip() in ("0", "")
+    assert sorted(p.name for p in lake.rglob("*.parquet")) == []
+
+    filler.unlink()
+    assert_recovered(ingest_with_catalog(sample_tree, lake, f"sqlite:///{catalog}"), sample_tree)
+
+
+def test_ingest_with_its_catalog_on_a_full_disk_says_so_in_one_line_and_recovers(
+    sample_tree, tmp_path, full_fs
+):
+    from warehouse.store.catalog import Catalog
+
+    lake = tmp_path / "lake"
+    url = f"sqlite:///{full_fs / 'catalog.db'}"
+    Catalog(url).dispose()  # the catalog exists; then its file system fills up
+    filler = fill(full_fs)
+
+    done = ingest_with_catalog(sample_tree, lake, url)
+
+    assert done.returncode == 1, done.stderr
+    [line] = done.stderr.splitlines()
+    causes = "(disk I/O error|database or disk is full)"
+    assert re.fullmatch(
+        rf"error: catalog {re.escape(url)}: {causes} \(no space left on device\) "
+        rf"\({', '.join([*UNITS, 'views'])}\)",
+        line,
+    ), line
+
+    filler.unlink()
+    assert_recovered(ingest_with_catalog(sample_tree, lake, url), sample_tree)

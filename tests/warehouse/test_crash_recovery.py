@@ -165,7 +165,12 @@ def settings_for(tree: Path, lake: Path) -> dict[str, Any]:
 
 
 def run_helper(
-    tmp: Path, tree: Path, lake: Path, kill: dict[str, Any] | None = None, worker: str = "w-1"
+    tmp: Path,
+    tree: Path,
+    lake: Path,
+    kill: dict[str, Any] | None = None,
+    worker: str | None = "w-1",
+    **overrides: Any,
 ) -> tuple[int, dict[str, Any] | None, str]:
     """Ingest in a child process (the one that gets killed): exit code, summary, stderr."""
     script = tmp / "ingest_helper.py"
@@ -175,7 +180,7 @@ def run_helper(
         "dataset": DATASET,
         "worker": worker,
         "kill": kill,
-        "settings": settings_for(tree, lake),
+        "settings": {**settings_for(tree, lake), **overrides},
     }
     proc = subprocess.run(
         [sys.executable, str(script), json.dumps(config)],
@@ -191,9 +196,9 @@ def run_helper(
     return proc.returncode, summary, proc.stderr
 
 
-def rerun(tree: Path, lake: Path, worker: str = "w-1") -> DatasetResult:
+def rerun(tree: Path, lake: Path, worker: str | None = "w-1", **overrides: Any) -> DatasetResult:
     """Ingest to completion in this process, as the restarted worker."""
-    settings = load_settings(**settings_for(tree, lake))
+    settings = load_settings(**{**settings_for(tree, lake), **overrides})
     catalog = Catalog(settings.resolved_catalog_url)
     try:
         result = ingest_stream(settings, catalog, stream_named(DATASET), worker)
@@ -312,4 +317,28 @@ def test_sigkill_at_a_random_moment_then_rerun_equals_reference(
     code, _, stderr = run_helper(tmp_path, reference["tree"], lake, kill)
     assert code in (0, -signal.SIGKILL), stderr
     rerun(reference["tree"], lake)
+    assert_same_lake(lake, reference)
+
+
+def test_a_killed_workers_lease_is_taken_over_at_once_by_the_next_run(
+    tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    """As deployed: worker names from the processes, leases of 300 s, no waiting for them."""
+    lake = tmp_path / "lake"
+    kill = {"function": "warehouse.store.commit:commit", "event": "return", "nth": 2}
+    leases = {"lease_seconds": 300, "lease_wait_seconds": 0}
+    code, _, stderr = run_helper(tmp_path, reference["tree"], lake, kill, worker=None, **leases)
+    assert code == -signal.SIGKILL, stderr
+    catalog = Catalog(f"sqlite:///{lake / 'catalog.db'}")
+    try:
+        dead = catalog.lease_holder(f"ingest:{DATASET}")
+    finally:
+        catalog.dispose()
+    assert dead is not None
+
+    result = rerun(reference["tree"], lake, worker=None, **leases)
+
+    assert result.notes == [
+        f"{DATASET}: took over the lease of {dead}, a process on this host that died"
+    ]
     assert_same_lake(lake, reference)

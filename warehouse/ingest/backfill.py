@@ -40,6 +40,7 @@ from warehouse.sources.typing_sql import literal, quote, typing_sql
 from warehouse.store.catalog import BatchCommit, Catalog, FileRecord, SourceState
 from warehouse.store.commit import (
     Lease,
+    LeaseRenewer,
     commit,
     new_batch,
     remove_dataset_orphans,
@@ -136,7 +137,8 @@ def backfill_stream(
     lease = (f"ingest:{dataset.name}", worker, settings.lease_seconds)
     _take_lease(catalog, lease, settings.lease_wait_seconds, dataset.name)
     try:
-        _rebuild(settings, catalog, dataset, dates, lease, result)
+        with LeaseRenewer(catalog, lease):
+            _rebuild(settings, catalog, dataset, dates, lease, result)
     finally:
         catalog.release_lease(lease[0], worker)
         result.seconds = time.monotonic() - began

@@ -13,7 +13,7 @@ from queue import SimpleQueue
 import duckdb
 import pyarrow as pa
 
-from warehouse.errors import SourceError
+from warehouse.errors import CatalogError, LakeError, SourceError
 from warehouse.ingest.quarantine import QuarantineBuffer
 from warehouse.progress import progress_sink
 from warehouse.settings import Settings
@@ -90,6 +90,14 @@ def _ingest(
                 result.errors.append(str(exc))
             writer.plan_done(plan)
         writer.finish()
+    except LakeError:
+        writer.close()
+        # The failed batch's files are orphans no commit will take: give their space back now.
+        try:
+            remove_dataset_orphans(catalog, lake, dataset.name)
+        except (CatalogError, OSError):
+            pass  # the next run removes them
+        raise
     finally:
         writer.close()
         sink.finish(task)

@@ -40,7 +40,14 @@ from warehouse.settings import Settings
 from warehouse.sources.datasets import STREAMS
 from warehouse.sources.typing_sql import literal
 from warehouse.store.catalog import BatchCommit, Catalog, DirtyMark, FileRecord, utcnow
-from warehouse.store.commit import Lease, commit, remove_orphans, wait_for_lease, worker_id
+from warehouse.store.commit import (
+    Lease,
+    LeaseRenewer,
+    commit,
+    remove_orphans,
+    wait_for_lease,
+    worker_id,
+)
 from warehouse.store.lake import Lake, new_batch_id
 from warehouse.store.write import Target, copy_to_parquet, make_durable
 from warehouse.views.build import VIEW_BUILDERS
@@ -119,6 +126,7 @@ def refresh_rollups(
     if holder is not None:
         report.skipped = f"a rollup refresh is running in {holder}"
         return report
+    renewer = LeaseRenewer(catalog, lease).start()
     try:
         lake = Lake(settings.lake)
         lake.ensure()
@@ -141,6 +149,7 @@ def refresh_rollups(
     except CatalogError as exc:
         report.errors.append(str(exc))
     finally:
+        renewer.stop()
         try:
             catalog.release_lease(LEASE, worker)
         except CatalogError as exc:

@@ -9,9 +9,11 @@ the next run's commit path removes.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from warehouse.errors import LakeError
 from warehouse.store.catalog import FileRecord
 from warehouse.store.lake import QUARANTINE, Lake
 
@@ -72,9 +75,10 @@ def write_table(
     """Write an Arrow table as one durable zstd Parquet file of `target`; its catalog record."""
     path = target.path(name)
     new_dirs = make_dirs(path.parent)
-    pq.write_table(table, path, compression="zstd")
-    low, high = _arrow_range(table, ts_column)
-    record = _record(lake, target, path, table.num_rows, path.stat().st_size, low, high)
+    with _writing(path):
+        pq.write_table(table, path, compression="zstd")
+        low, high = _arrow_range(table, ts_column)
+        record = _record(lake, target, path, table.num_rows, path.stat().st_size, low, high)
     return make_durable([PendingFile(path, record, new_dirs)])[0]
 
 
@@ -101,24 +105,29 @@ def copy_to_parquet(
     if dictionary_limit is not None:
         options.append(f"STRING_DICTIONARY_PAGE_SIZE_LIMIT {dictionary_limit}")
     options.append("RETURN_STATS true")
-    stats = db.execute(
-        f"COPY ({query}) TO {_sql_string(str(path))} ({', '.join(options)})"
-    ).fetchall()
-    _filename, count, size, _footer, column_stats, *_ = stats[0]
-    ts_stats = column_stats.get(f'"{ts_column}"') or column_stats.get(ts_column) or {}
-    low, high = _stat_time(ts_stats.get("min")), _stat_time(ts_stats.get("max"))
-    record = _record(lake, target, path, int(count), int(size), low, high)
+    with _writing(path):
+        stats = db.execute(
+            f"COPY ({query}) TO {_sql_string(str(path))} ({', '.join(options)})"
+        ).fetchall()
+        _filename, count, size, _footer, column_stats, *_ = stats[0]
+        ts_stats = column_stats.get(f'"{ts_column}"') or column_stats.get(ts_column) or {}
+        low, high = _stat_time(ts_stats.get("min")), _stat_time(ts_stats.get("max"))
+        record = _record(lake, target, path, int(count), int(size), low, high)
     return PendingFile(path, record, new_dirs)
 
 
 def make_durable(files: Sequence[PendingFile]) -> list[FileRecord]:
     """Flush each file, then every directory that gained an entry; the files' catalog records."""
     for file in files:
-        fsync_file(file.path)
+        with _writing(file.path):
+            fsync_file(file.path)
     directories = {f.path.parent for f in files}
     directories.update(d.parent for f in files for d in f.new_dirs)
     for directory in sorted(directories, key=lambda d: len(d.parts), reverse=True):
-        fsync_dir(directory)
+        try:
+            fsync_dir(directory)
+        except OSError as exc:
+            raise LakeError(directory, io_cause(exc)) from None
     return [f.record for f in files]
 
 
@@ -138,7 +147,38 @@ def make_dirs(directory: Path) -> tuple[Path, ...]:
             created.append(path)
         except FileExistsError:
             pass  # another writer thread created it first: its parent is fsynced there
+        except OSError as exc:
+            raise LakeError(path, io_cause(exc)) from None
     return tuple(created)
+
+
+def io_cause(exc: BaseException) -> str:
+    """Why a file could not be written, in the system's words ("No space left on device")."""
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
+        if os.strerror(code) in text:
+            return os.strerror(code)
+    return text
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A failure to write `path` as one LakeError naming it; the partial file is removed.
+
+    Each error is one line for the run's summary, not a traceback: the batch is not committed,
+    and a later run writes it again.
+    """
+    try:
+        yield
+    except (OSError, duckdb.IOException) as exc:
+        cause = io_cause(exc)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # an orphan: the next run's commit path removes it
+        raise LakeError(path, cause) from None
 
 
 def sha256_file(path: Path) -> str:

@@ -11,10 +11,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from warehouse.errors import LakeError
 from warehouse.sources.datasets import STREAMS, StreamDataset
 from warehouse.sources.typing_sql import QUARANTINE_SCHEMA, arrow_schema, literal, quote
 from warehouse.store.catalog import Catalog, FileRecord
 from warehouse.store.lake import Lake
+from warehouse.store.write import io_cause
 from warehouse.views.costs import cost_views
 from warehouse.views.live import LiveFiles, live_files
 from warehouse.views.quality import quality_views
@@ -99,6 +101,25 @@ def open_views(catalog: Catalog, lake: Lake) -> duckdb.DuckDBPyConnection:
     return db
 
 
+def _write_staging(staging: Path, statements: list[str], target: Path) -> None:
+    """Write the views into a new DuckDB file; a failure (a full disk) leaves none behind."""
+    wal = staging.with_name(staging.name + ".wal")
+    staging.unlink(missing_ok=True)
+    try:
+        db = duckdb.connect(str(staging))
+        try:
+            for statement in statements:
+                db.execute(statement)
+            db.execute("CHECKPOINT")
+        finally:
+            db.close()
+    except (OSError, duckdb.IOException, duckdb.TransactionException) as exc:
+        for path in (staging, wal):
+            path.unlink(missing_ok=True)
+        # One line naming the file, not a traceback that keeps the DuckDB session alive.
+        raise LakeError(target, io_cause(exc)) from None
+
+
 def write_views_db(catalog: Catalog, lake: Lake) -> Path:
     """Rewrite <lake>/seneca.duckdb (views only) atomically, for any DuckDB client to attach.
 
@@ -107,6 +128,13 @@ def write_views_db(catalog: Catalog, lake: Lake) -> Path:
     """
     target = lake.views_db
     lake.ensure()
+    try:
+        return _refresh_views_db(catalog, lake, target)
+    except OSError as exc:
+        raise LakeError(lake.views_db_digest, io_cause(exc)) from None
+
+
+def _refresh_views_db(catalog: Catalog, lake: Lake, target: Path) -> Path:
     # The digest file is also the lock: two workers refreshing at once take turns, and each
     # reads the catalog only once it holds the lock, so the last file written is the newest.
     with lake.views_db_digest.open("a+") as stamp:
@@ -117,14 +145,7 @@ def write_views_db(catalog: Catalog, lake: Lake) -> Path:
         if target.exists() and stamp.read() == digest:
             return target
         staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        staging.unlink(missing_ok=True)
-        db = duckdb.connect(str(staging))
-        try:
-            for statement in statements:
-                db.execute(statement)
-            db.execute("CHECKPOINT")
-        finally:
-            db.close()
+        _write_staging(staging, statements, target)
         os.replace(staging, target)
         # After the file it describes: a crash in between, or a digest cut short, only costs
         # one more rewrite.

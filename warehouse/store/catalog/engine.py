@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from warehouse.errors import CatalogError, LeaseLost
 from warehouse.store.catalog.schema import metadata
+
+# Less free space than this under a SQLite catalog that failed to write means a full disk.
+FULL_BELOW_BYTES = 1 << 20
 
 
 def _engine_url(url: str) -> str:
@@ -59,7 +63,7 @@ class CatalogEngine:
                 self.engine = sa.create_engine(_engine_url(url), pool_pre_ping=True)
             self._create_schema()
         except SQLAlchemyError as exc:
-            raise CatalogError(f"catalog {self.display_url}: {short_error(exc)}") from None
+            raise self.error(exc) from None
         except ModuleNotFoundError as exc:
             raise CatalogError(f"catalog {self.display_url}: driver missing ({exc.name})") from None
 
@@ -103,7 +107,25 @@ class CatalogEngine:
         except (LeaseLost, CatalogError):
             raise
         except SQLAlchemyError as exc:
-            raise CatalogError(f"catalog {self.display_url}: {short_error(exc)}") from None
+            raise self.error(exc) from None
+
+    def error(self, exc: SQLAlchemyError) -> CatalogError:
+        """A database error as one line naming the catalog, and a full disk under SQLite's file."""
+        text = short_error(exc)
+        database = sa.engine.make_url(self.url).database if self.url.startswith("sqlite") else None
+        if database and database != ":memory:" and _no_space_left(Path(database).parent):
+            # SQLite says "disk I/O error" as often as "database or disk is full" for this.
+            text += " (no space left on device)"
+        return CatalogError(f"catalog {self.display_url}: {text}")
+
+
+def _no_space_left(directory: Path) -> bool:
+    """Whether the file system of `directory` has (almost) no room for another page."""
+    try:
+        found = os.statvfs(directory)
+    except OSError:
+        return False
+    return found.f_bavail * found.f_frsize < FULL_BELOW_BYTES
 
 
 def short_error(exc: BaseException) -> str:

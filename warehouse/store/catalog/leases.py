@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from warehouse.errors import CatalogError, LeaseLost
-from warehouse.store.catalog.engine import CatalogEngine, short_error
+from warehouse.errors import LeaseLost
+from warehouse.store.catalog.engine import CatalogEngine
 from warehouse.store.catalog.records import utcnow
 from warehouse.store.catalog.schema import leases
 
@@ -44,7 +44,7 @@ class Leases(CatalogEngine):
         except IntegrityError:
             return False
         except SQLAlchemyError as exc:
-            raise CatalogError(f"catalog {self.display_url}: {short_error(exc)}") from None
+            raise self.error(exc) from None
 
     def lease_holder(self, name: str) -> str | None:
         """Who holds the lease `name` now, if anyone."""
@@ -55,6 +55,19 @@ class Leases(CatalogEngine):
                 )
             ).first()
         return None if row is None else str(row.owner)
+
+    def take_over_lease(self, name: str, holder: str, owner: str, seconds: int) -> bool:
+        """Take the lease `name` from `holder` (a dead worker), unless it changed hands since."""
+        now = utcnow()
+        with self.transaction() as conn:
+            taken = conn.execute(
+                leases.update()
+                .where(leases.c.name == name, leases.c.owner == holder)
+                .values(
+                    owner=owner, acquired_at=now, expires_at=now + dt.timedelta(seconds=seconds)
+                )
+            ).rowcount
+        return bool(taken)
 
     def release_lease(self, name: str, owner: str) -> None:
         """Give the lease back (no-op if another worker has it now)."""
