@@ -46,7 +46,7 @@ from warehouse.sources.costs_db import (
 )
 from warehouse.sources.sqlite import read_snapshot, table_names
 from warehouse.sources.typing_sql import QUARANTINE_SCHEMA, quote
-from warehouse.store.catalog import Catalog, FileRecord, SourceAdvance
+from warehouse.store.catalog import Catalog, FileRecord, SourceAdvance, SourceState
 from warehouse.store.commit import (
     DatasetResult,
     Lease,
@@ -154,17 +154,26 @@ class CostsIngest:
         self._write_quarantine(bad)
         record = dict(zip(names[1:], last[1:], strict=True))
         self.batch.advances.append(
-            SourceAdvance(
-                dataset=TOKEN_EVENTS,
-                fingerprint=plan.fingerprint,
-                fp_len=0,
-                path=self.display,
-                cursor=int(last[0]),
-                tail_hash=key_hash(record),
-                stat_size=-1,
-                stat_mtime_ns=-1,
-                previous=plan.state,
+            self._advance(
+                TOKEN_EVENTS, plan.fingerprint, int(last[0]), key_hash(record), plan.state
             )
+        )
+
+    def _advance(
+        self, dataset: str, fingerprint: str, cursor: int, tail: str, previous: SourceState | None
+    ) -> SourceAdvance:
+        """A cursor move of one costs.db table: a rowid or row count, with a digest to compare."""
+        # A database has no byte length or mtime of its own to compare: its rows are compared.
+        return SourceAdvance(
+            dataset=dataset,
+            fingerprint=fingerprint,
+            fp_len=0,
+            path=self.display,
+            cursor=cursor,
+            tail_hash=tail,
+            stat_size=-1,
+            stat_mtime_ns=-1,
+            previous=previous,
         )
 
     def _recheck(self, conn: Connection, plan: EventPlan, cursor: int) -> None:
@@ -195,17 +204,7 @@ class CostsIngest:
         if state is not None and state.cursor == high and state.tail_hash == digest:
             return
         self.batch.advances.append(
-            SourceAdvance(
-                dataset=EVENT_UPDATES,
-                fingerprint=plan.fingerprint,
-                fp_len=0,
-                path=self.display,
-                cursor=high,
-                tail_hash=digest,
-                stat_size=-1,
-                stat_mtime_ns=-1,
-                previous=state,
-            )
+            self._advance(EVENT_UPDATES, plan.fingerprint, high, digest, state)
         )
 
     def _write_updates(self, conn: Connection, low: int, high: int, *, by_offset: bool) -> None:
@@ -372,19 +371,7 @@ class CostsIngest:
         if table == "model_prices":
             self._mark_repriced_hours(previous, arrow)
         self.batch.retired += [f.path for f in previous]
-        self.batch.advances.append(
-            SourceAdvance(
-                dataset=table,
-                fingerprint=fp,
-                fp_len=0,
-                path=self.display,
-                cursor=len(rows),
-                tail_hash=digest,
-                stat_size=-1,
-                stat_mtime_ns=-1,
-                previous=state,
-            )
-        )
+        self.batch.advances.append(self._advance(table, fp, len(rows), digest, state))
 
     def _mark_repriced_hours(self, previous: list[FileRecord], prices: pa.Table) -> None:
         """Mark dirty the committed hours whose cost_usd changes with the new price list.

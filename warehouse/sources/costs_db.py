@@ -79,13 +79,20 @@ def token_events_schema() -> pa.Schema:
     fields += [
         # Columns the database has beyond TOKEN_EVENT_COLUMNS, as a JSON object (else NULL).
         pa.field("raw", pa.string()),
+        *_event_lineage(),
+    ]
+    return pa.schema(fields)
+
+
+def _event_lineage() -> list[pa.Field]:
+    """Lineage columns of token_events and token_event_updates: where and when each row was read."""
+    return [
         pa.field("_source", pa.string(), nullable=False),
         pa.field("_offset", pa.int64(), nullable=False),
         pa.field("_event_key", pa.uint64(), nullable=False),
         pa.field("_batch_id", pa.string(), nullable=False),
         pa.field("_ingested_at", UTC_TS, nullable=False),
     ]
-    return pa.schema(fields)
 
 
 def event_updates_schema() -> pa.Schema:
@@ -94,11 +101,7 @@ def event_updates_schema() -> pa.Schema:
     fields = [pa.field("ts", UTC_TS, nullable=False), pa.field("event_id", pa.int64())]
     fields += [pa.field(name, ARROW_TYPES[kinds[name]]) for name in LATE_FIELDS]
     fields += [
-        pa.field("_source", pa.string(), nullable=False),
-        pa.field("_offset", pa.int64(), nullable=False),
-        pa.field("_event_key", pa.uint64(), nullable=False),
-        pa.field("_batch_id", pa.string(), nullable=False),
-        pa.field("_ingested_at", UTC_TS, nullable=False),
+        *_event_lineage(),
     ]
     return pa.schema(fields)
 
