@@ -59,9 +59,15 @@ def ingest_costs_db(
     worker: str | None = None,
 ) -> DatasetResult:
     """Commit costs.db's new token events and changed tables once; errors are returned."""
-    path = path or settings.marcus_home / DB_NAME
+    if path is None:
+        if not settings.marcus_home.is_dir():
+            missing = SourceError(
+                settings.marcus_home, "Marcus home directory does not exist (setting marcus_home)"
+            )
+            return DatasetResult(UNIT, errors=[str(missing)])
+        path = settings.marcus_home / DB_NAME
     if not path.exists():
-        return DatasetResult(UNIT)  # Marcus has not recorded any cost yet
+        return DatasetResult(UNIT)  # a Marcus home without costs.db: no cost recorded yet
     with holding_lease(settings, catalog, UNIT, worker) as run:
         if run.lease is not None:
             CostsIngest(settings, catalog, path, run.lease, run.result).run(busy_timeout)
