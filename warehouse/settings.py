@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     lease_wait_seconds: float = Field(
         default=120.0, ge=0, description="How long to wait for a dataset another worker holds"
     )
+    retired_grace_minutes: float = Field(
+        default=60,
+        ge=0,
+        description="Retired lake files stay at least this long, for readers that cannot pin",
+    )
     duckdb_memory_limit: str = Field(default="1GB", description="DuckDB memory limit for jobs")
     freshness_warn_minutes: float = Field(
         default=60, gt=0, description="Status warns past this lag of a dataset's newest record"

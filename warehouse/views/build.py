@@ -14,6 +14,7 @@ import pyarrow as pa
 from warehouse.sources.datasets import STREAMS, StreamDataset
 from warehouse.sources.typing_sql import QUARANTINE_SCHEMA, arrow_schema, literal, quote
 from warehouse.store.catalog import Catalog, FileRecord
+from warehouse.store.collect import pin_views_file, pinned
 from warehouse.store.lake import Lake
 from warehouse.views.costs import cost_views
 from warehouse.views.live import LiveFiles, live_files
@@ -109,12 +110,16 @@ def write_views_db(catalog: Catalog, lake: Lake) -> Path:
     lake.ensure()
     # The digest file is also the lock: two workers refreshing at once take turns, and each
     # reads the catalog only once it holds the lock, so the last file written is the newest.
-    with lake.views_db_digest.open("a+") as stamp:
+    # The file holds a standing pin on the versions its statements were read from, replaced
+    # once the new file is in place; this run's own pin covers the time in between.
+    with lake.views_db_digest.open("a+") as stamp, pinned(catalog, "views file refresh") as pin:
         fcntl.flock(stamp, fcntl.LOCK_EX)
         statements = view_statements(catalog, lake)
+        read_through = catalog.catalog_version()
         digest = hashlib.sha256("\0".join([duckdb.__version__, *statements]).encode()).hexdigest()
         stamp.seek(0)
         if target.exists() and stamp.read() == digest:
+            pin_views_file(catalog, pin.version, read_through)
             return target
         staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         staging.unlink(missing_ok=True)
@@ -126,6 +131,7 @@ def write_views_db(catalog: Catalog, lake: Lake) -> Path:
         finally:
             db.close()
         os.replace(staging, target)
+        pin_views_file(catalog, pin.version, read_through)
         # After the file it describes: a crash in between, or a digest cut short, only costs
         # one more rewrite.
         stamp.seek(0)
