@@ -210,7 +210,8 @@ def test_missing_root_is_one_clear_line_and_exit_1(prefect_api, tmp_path):
     # Every dataset fails on the same path: one line says so, naming them.
     assert errors == [
         f"error: {missing}: Marcus directory does not exist (audit_events, conversation_events, "
-        "realtime_events, agent_events, telemetry_events, state_files, marcus_db, kanban_db)"
+        "realtime_events, agent_events, telemetry_events, state_files, marcus_db, kanban_db, "
+        "costs_db)"
     ], result.output
     assert "Traceback" not in result.output, result.output
 

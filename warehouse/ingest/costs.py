@@ -61,9 +61,9 @@ def ingest_costs_db(
     """Commit costs.db's new token events and changed tables once; errors are returned."""
     if path is None:
         if not settings.marcus_home.is_dir():
-            missing = SourceError(
-                settings.marcus_home, "Marcus home directory does not exist (setting marcus_home)"
-            )
+            # Worded as every other reader of a missing Marcus directory: the CLI then names
+            # the path once for all the datasets it stops.
+            missing = SourceError(settings.marcus_home, "Marcus directory does not exist")
             return DatasetResult(UNIT, errors=[str(missing)])
         path = settings.marcus_home / DB_NAME
     if not path.exists():
