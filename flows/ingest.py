@@ -6,6 +6,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.recorded import recorded
+from tasks.collect import collect_retired_files
 from tasks.ingest import ingest_dataset, refresh_views_after_ingest
 from warehouse.ingest.registry import ingest_unit_names
 from warehouse.runs.summary import ingest_outcome
@@ -31,6 +32,7 @@ def ingest(
     settings = settings or load_settings()
     results = ingest_all(settings, datasets or ingest_unit_names())
     views = refresh_views_after_ingest(settings)
+    collect_retired_files(settings)
     return results if views.ok else [*results, views]
 
 

@@ -17,6 +17,7 @@ from tasks.runs import close_run, open_run
 from warehouse.errors import SenecaError
 from warehouse.runs.summary import FlowFailed, RunOutcome, crashed_summary, refused_outcome
 from warehouse.settings import load_settings
+from warehouse.store.collect import pinned_run
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -67,7 +68,9 @@ def _run_recorded(
     run_id = open_run(settings, name)
     token = _RUN_ID.set(run_id)
     try:
-        outcome = judge(name, body(*call.args, **call.kwargs))
+        # The run's pin keeps the files it may read from collection until it ends.
+        with pinned_run(settings, f"flow {name} {run_id}"):
+            outcome = judge(name, body(*call.args, **call.kwargs))
     except SenecaError as exc:
         outcome = refused_outcome(name, exc)
         close_run(settings, run_id, "FAILED", outcome.summary)

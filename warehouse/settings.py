@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         description="costs.db token_events rows below the rowid watermark re-read each run for "
         "task_id/tool_intent that CostStore fills in late (0: never)",
     )
+    retired_grace_minutes: float = Field(
+        default=60,
+        ge=0,
+        description="Retired lake files stay at least this long, for readers that cannot pin",
+    )
     duckdb_memory_limit: str = Field(default="1GB", description="DuckDB memory limit for jobs")
     freshness_warn_minutes: float = Field(
         default=60, gt=0, description="Status warns past this lag of a dataset's newest record"

@@ -171,6 +171,7 @@ def sql(
     import duckdb
 
     from warehouse.store.catalog import Catalog
+    from warehouse.store.collect import pinned
     from warehouse.store.lake import Lake
     from warehouse.views.analyst_sql import WriteRefused, lock_session, refuse_out, refuse_writes
     from warehouse.views.build import open_views
@@ -185,20 +186,20 @@ def sql(
         raise fail(f"query failed: {exc}") from None
     except WriteRefused as exc:
         raise fail(str(exc)) from None
-    catalog = Catalog(settings.resolved_catalog_url)
-    db = open_views(catalog, Lake(settings.lake))
-    catalog.dispose()
-    lock_session(db, Lake(settings.lake), out)
-    try:
-        relation = db.sql(query)
-    except duckdb.Error as exc:
-        raise fail(f"query failed: {exc}") from None
-    if relation is None:
-        return
-    try:
-        render.emit(relation, format, out, max_rows)
-    except duckdb.Error as exc:
-        raise fail(f"query failed: {exc}") from None
+    # The pin keeps every file the views list on disk until the query's output is written.
+    with Catalog(settings.resolved_catalog_url) as catalog, pinned(catalog, "seneca sql"):
+        db = open_views(catalog, Lake(settings.lake))
+        lock_session(db, Lake(settings.lake), out)
+        try:
+            relation = db.sql(query)
+        except duckdb.Error as exc:
+            raise fail(f"query failed: {exc}") from None
+        if relation is None:
+            return
+        try:
+            render.emit(relation, format, out, max_rows)
+        except duckdb.Error as exc:
+            raise fail(f"query failed: {exc}") from None
 
 
 @app.command()

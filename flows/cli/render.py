@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from warehouse.ingest.backfill import BackfillResult
     from warehouse.metrics.rollups import RollupReport
     from warehouse.quality import QualityReport
-    from warehouse.runs.status import LakeStatus
+    from warehouse.runs.status import CollectionStatus, LakeStatus
     from warehouse.runs.summary import LifecycleSummary, RunOutcome
     from warehouse.settings import Settings
     from warehouse.store.commit import DatasetResult
@@ -302,6 +302,8 @@ def status_tables(settings: Settings, status: LakeStatus, now: dt.datetime) -> N
             for name, (warn, critical) in sorted(settings.freshness_overrides.items())
         )
     )
+    if status.collection is not None:
+        out.print(collection_line(status.collection))
     if status.runs:
         run_table = Table(title="Last runs", title_justify="left")
         for column in ("flow", "state", "started", "duration"):
@@ -313,6 +315,21 @@ def status_tables(settings: Settings, status: LakeStatus, now: dt.datetime) -> N
         out.print(run_table)
     else:
         out.print("no runs recorded yet")
+
+
+def collection_line(collection: CollectionStatus) -> str:
+    """One line: retired files awaiting collection, and what the last collection deleted."""
+    line = (
+        f"retired files awaiting collection: {collection.pending_files:,} "
+        f"({collection.pending_bytes / 1e6:,.1f} MB)"
+    )
+    last = collection.last_run
+    if last is None:
+        return line + "; no collection run yet"
+    return line + (
+        f"; last collection {_when(last.ran_at)}: {last.files:,} files "
+        f"({last.bytes / 1e6:,.1f} MB) deleted, {last.pinned:,} kept by pins"
+    )
 
 
 def _when(value: dt.datetime | None) -> str:

@@ -278,6 +278,40 @@ def test_status_lists_every_dataset_with_its_rows(ingested, sample_tree):
         assert f" {sample_tree.expected_quarantine[dataset]:,} " in line
         assert len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line)) == 2, line
     assert "lifecycle" in done.stdout or "ingest" in done.stdout
+    # The run's flows collected retired files at their end; nothing was retired.
+    assert re.search(
+        r"^retired files awaiting collection: 0 \(0\.0 MB\); last collection "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d: 0 files \(0\.0 MB\) deleted, 0 kept by pins$",
+        done.stdout,
+        re.M,
+    ), done.stdout
+
+
+def test_status_shows_retired_files_awaiting_collection_and_the_last_collection(tmp_path):
+    from tests.warehouse.store.test_collect import commit_file
+    from warehouse.settings import load_settings
+    from warehouse.store.catalog import Catalog
+    from warehouse.store.collect import collect_retired, pinned
+
+    settings = load_settings(lake=tmp_path / "lake", retired_grace_minutes=0)
+    with Catalog(settings.resolved_catalog_url) as catalog:
+        lease = ("ingest:audit_events", "w-a", 60)
+        assert catalog.acquire_lease(*lease)
+        first = commit_file(settings, catalog, lease, [])
+        second = commit_file(settings, catalog, lease, [first.files[0].path])
+        with pinned(catalog, "a reader"):
+            commit_file(settings, catalog, lease, [second.files[0].path])
+            collect_retired(settings, catalog)  # the first file goes, the reader keeps the second
+        kept = second.files[0].bytes / 1e6
+
+    done = run_cli("status", "--lake", str(settings.lake))
+    assert done.returncode == 0, done.stderr
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("retired files")]
+    assert re.fullmatch(
+        rf"retired files awaiting collection: 1 \({kept:,.1f} MB\); last collection "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d: 1 files \(0\.0 MB\) deleted, 1 kept by pins",
+        line,
+    ), line
 
 
 def test_missing_root_is_one_clear_line_and_exit_1(prefect_api, tmp_path):
@@ -299,7 +333,8 @@ def test_missing_root_is_one_clear_line_and_exit_1(prefect_api, tmp_path):
     # Every dataset fails on the same path: one line says so, naming them.
     assert errors == [
         f"error: {missing}: Marcus directory does not exist (audit_events, conversation_events, "
-        "realtime_events, agent_events, telemetry_events, state_files, marcus_db, kanban_db)"
+        "realtime_events, agent_events, telemetry_events, state_files, marcus_db, kanban_db, "
+        "costs_db)"
     ], result.output
     assert "Traceback" not in result.output, result.output
 

@@ -68,9 +68,15 @@ def ingest_costs_db(
     worker: str | None = None,
 ) -> DatasetResult:
     """Commit costs.db's new token events and changed tables once; errors are returned."""
-    path = path or settings.marcus_home / DB_NAME
+    if path is None:
+        if not settings.marcus_home.is_dir():
+            # Worded as every other reader of a missing Marcus directory: the CLI then names
+            # the path once for all the datasets it stops.
+            missing = SourceError(settings.marcus_home, "Marcus directory does not exist")
+            return DatasetResult(UNIT, errors=[str(missing)])
+        path = settings.marcus_home / DB_NAME
     if not path.exists():
-        return DatasetResult(UNIT)  # Marcus has not recorded any cost yet
+        return DatasetResult(UNIT)  # a Marcus home without costs.db: no cost recorded yet
     with holding_lease(settings, catalog, UNIT, worker) as run:
         if run.lease is not None:
             CostsIngest(settings, catalog, path, run.lease, run.result).run(busy_timeout)

@@ -40,6 +40,7 @@ from warehouse.settings import Settings
 from warehouse.sources.datasets import STREAMS
 from warehouse.sources.typing_sql import literal
 from warehouse.store.catalog import BatchCommit, Catalog, DirtyMark, FileRecord, utcnow
+from warehouse.store.collect import collect_retired
 from warehouse.store.commit import (
     Lease,
     LeaseRenewer,
@@ -68,8 +69,6 @@ COMMITS_SEEN = "commits_seen"
 # Commits are re-read this far behind the watermark: a batch stamped just before it may become
 # visible just after the previous refresh read the catalog.
 COMMIT_OVERLAP = dt.timedelta(minutes=10)
-# Replaced files stay on disk this long, for queries that listed them before the swap.
-RETIRED_GRACE = dt.timedelta(minutes=15)
 DAYS_PER_BATCH = 7
 
 
@@ -130,7 +129,7 @@ def refresh_rollups(
     try:
         lake = Lake(settings.lake)
         lake.ensure()
-        remove_stale_rollup_files(catalog, lake)
+        remove_rollup_orphans(catalog, lake)
         marks = catalog.dirty_marks()
         seen = catalog.rollup_watermark(COMMITS_SEEN)
         times, horizon = catalog.commits_after(None if seen is None else seen - COMMIT_OVERLAP)
@@ -146,6 +145,7 @@ def refresh_rollups(
             with RollupBatch(settings, catalog, lake, metrics, lease, report) as batch:
                 batch.run(plan, batch_days, last)
             report.batches += 1
+        report.errors += collect_retired(settings, catalog).errors
     except CatalogError as exc:
         report.errors.append(str(exc))
     finally:
@@ -159,17 +159,13 @@ def refresh_rollups(
     return report
 
 
-def remove_stale_rollup_files(catalog: Catalog, lake: Lake) -> list[str]:
-    """Delete rollup files retired long enough ago, and files no catalog row references.
+def remove_rollup_orphans(catalog: Catalog, lake: Lake) -> list[str]:
+    """Delete rollup files no catalog row references (retired ones go to `collect_retired`).
 
     Only call this while holding the rollup lease: a running refresh's new files are not
     referenced until its commit.
     """
-    removed = catalog.forget_retired(ROLLUP_KIND, utcnow() - RETIRED_GRACE)
-    for relative in removed:
-        lake.absolute(relative).unlink(missing_ok=True)
-    removed += remove_orphans(lake, [lake.rollups_dir], catalog.paths_of_kind(ROLLUP_KIND))
-    return removed
+    return remove_orphans(lake, [lake.rollups_dir], catalog.paths_of_kind(ROLLUP_KIND))
 
 
 def create_views(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from warehouse.errors import SourceError
 from warehouse.quality.results import SAMPLE_ROWS, CheckResult, plain
@@ -21,8 +24,9 @@ from warehouse.quality.suites import (
     suites_dir,
 )
 from warehouse.settings import Settings
+from warehouse.sources.costs_db import TOKEN_EVENTS, committed_rowid
 from warehouse.sources.sqlite import read_snapshot
-from warehouse.store.catalog import Catalog
+from warehouse.store.catalog import Catalog, SourceState
 from warehouse.store.lake import Lake
 from warehouse.views.build import open_views
 
@@ -64,18 +68,36 @@ def load_cross_checks(
 
 
 def register_external_tables(
-    db: duckdb.DuckDBPyConnection, settings: Settings, tables: dict[str, dict[str, Any]]
+    db: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    tables: dict[str, dict[str, Any]],
+    catalog: Catalog,
 ) -> dict[str, str]:
-    """Load Marcus's own SQLite views (read-only) into `db`; returns problems by table name."""
+    """Load Marcus's own SQLite views (read-only) into `db`; returns problems by table name.
+
+    A table declaring `"upto": "token_events"` is read only up to the rowid of costs.db's
+    token_events the lake has committed (its SQL binds `:committed_rowid`): a check running
+    while an ingest is under way compares the same events on both sides.
+    """
     problems: dict[str, str] = {}
     for name, spec in tables.items():
-        root = settings.marcus_home if spec.get("root") == "marcus_home" else settings.marcus_root
+        home = spec.get("root") == "marcus_home"
+        root = settings.marcus_home if home else settings.marcus_root
+        if not root.is_dir():
+            setting = "marcus_home" if home else "marcus_root"
+            problems[name] = f"{root}: Marcus directory does not exist (setting {setting})"
+            continue
         path = root / spec["sqlite"]
         if not path.exists():
             problems[name] = f"{path} does not exist"
             continue
+        bounds = None
+        if spec.get("upto") == TOKEN_EVENTS:
+            states = catalog.source_states(TOKEN_EVENTS)
+            display = _display(path, settings.marcus_home)
+            bounds = functools.partial(_committed_bounds, display=display, states=states)
         try:
-            names, rows = read_external_table(path, spec["sql"])
+            names, rows = read_external_table(path, spec["sql"], bounds)
         except SourceError as exc:
             problems[name] = str(exc)
             continue
@@ -86,14 +108,29 @@ def register_external_tables(
     return problems
 
 
-def read_external_table(path: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def read_external_table(
+    path: Path, sql: str, bounds: Callable[[Connection], dict[str, Any]] | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of `sql` on the SQLite database at `path`, opened read-only.
 
+    `bounds` gives the query's bind parameters, read in the same snapshot as the query.
     Raises SourceError naming the file when the database cannot be read.
     """
     with read_snapshot(path, EXTERNAL_BUSY_SECONDS) as conn:
-        result = conn.exec_driver_sql(sql)
+        result = conn.execute(sa.text(sql), bounds(conn) if bounds else {})
         return list(result.keys()), [tuple(r) for r in result.all()]
+
+
+def _committed_bounds(conn: Connection, display: str, states: list[SourceState]) -> dict[str, Any]:
+    return {"committed_rowid": committed_rowid(conn, display, states)}
+
+
+def _display(path: Path, home: Path) -> str:
+    """The name costs ingest records this database's cursor under (relative to the home)."""
+    try:
+        return path.resolve().relative_to(home.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def run_cross_checks(
@@ -154,7 +191,7 @@ def cross_dataset_checks(
         return []
     db = open_views(catalog, Lake(settings.lake))
     try:
-        problems = register_external_tables(db, settings, external)
+        problems = register_external_tables(db, settings, external, catalog)
         results = run_cross_checks(db, checks, problems)
     finally:
         db.close()

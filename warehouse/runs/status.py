@@ -8,7 +8,7 @@ from typing import Any
 
 from warehouse.settings import Settings
 from warehouse.sources.datasets import STREAMS
-from warehouse.store.catalog import Catalog
+from warehouse.store.catalog import Catalog, CollectionRun
 
 
 @dataclass(frozen=True)
@@ -57,18 +57,34 @@ def dataset_statuses(catalog: Catalog) -> list[DatasetStatus]:
 
 
 @dataclass(frozen=True)
+class CollectionStatus:
+    """Retired files still on disk, and what the last garbage collection run deleted."""
+
+    pending_files: int
+    pending_bytes: int
+    last_run: CollectionRun | None
+
+
+def collection_status(catalog: Catalog) -> CollectionStatus:
+    """Files and bytes awaiting collection (any kind) and the latest collection run."""
+    retired = catalog.retired_files()
+    return CollectionStatus(len(retired), sum(f.bytes for f in retired), catalog.last_collection())
+
+
+@dataclass(frozen=True)
 class LakeStatus:
     """What `seneca status` shows: every dataset's line and the last run of every flow."""
 
     datasets: list[DatasetStatus]
     runs: list[RunStatus]
+    collection: CollectionStatus | None = None
 
 
 def lake_status(settings: Settings) -> LakeStatus:
-    """Every dataset's status and the last run of every flow, from the lake's catalog."""
+    """Every dataset's status, each flow's last run and garbage collection, from the catalog."""
     catalog = Catalog(settings.resolved_catalog_url)
     try:
-        return LakeStatus(dataset_statuses(catalog), flow_runs(catalog))
+        return LakeStatus(dataset_statuses(catalog), flow_runs(catalog), collection_status(catalog))
     finally:
         catalog.dispose()
 

@@ -385,6 +385,15 @@ def window_events(conn: Connection, low: int, high: int) -> TypedEvents:
     return type_events(list(result.keys()), result.all())
 
 
+def committed_rowid(conn: Connection, display: str, states: list[SourceState]) -> int:
+    """The token_events rowid the lake has committed this costs.db through (0: none of it)."""
+    first = _event_row(conn, "rowid = (SELECT min(rowid) FROM token_events)", {})
+    if first is None:
+        return 0
+    fp = fingerprint_of(display, first)
+    return next((s.cursor for s in states if s.fingerprint == fp), 0)
+
+
 def key_hash(record: dict[str, Any]) -> str:
     """The event key as 16 hex digits: the `tail_hash` of a costs.db cursor."""
     return f"{event_key(record):016x}"

@@ -15,6 +15,7 @@ from warehouse.errors import LakeError
 from warehouse.sources.datasets import STREAMS, StreamDataset
 from warehouse.sources.typing_sql import QUARANTINE_SCHEMA, arrow_schema, literal, quote
 from warehouse.store.catalog import Catalog, FileRecord
+from warehouse.store.collect import pin_views_file, pinned
 from warehouse.store.lake import Lake
 from warehouse.store.write import io_cause
 from warehouse.views.costs import cost_views
@@ -137,16 +138,21 @@ def write_views_db(catalog: Catalog, lake: Lake) -> Path:
 def _refresh_views_db(catalog: Catalog, lake: Lake, target: Path) -> Path:
     # The digest file is also the lock: two workers refreshing at once take turns, and each
     # reads the catalog only once it holds the lock, so the last file written is the newest.
-    with lake.views_db_digest.open("a+") as stamp:
+    # The file holds a standing pin on the versions its statements were read from, replaced
+    # once the new file is in place; this run's own pin covers the time in between.
+    with lake.views_db_digest.open("a+") as stamp, pinned(catalog, "views file refresh") as pin:
         fcntl.flock(stamp, fcntl.LOCK_EX)
         statements = view_statements(catalog, lake)
+        read_through = catalog.catalog_version()
         digest = hashlib.sha256("\0".join([duckdb.__version__, *statements]).encode()).hexdigest()
         stamp.seek(0)
         if target.exists() and stamp.read() == digest:
+            pin_views_file(catalog, pin.version, read_through)
             return target
         staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         _write_staging(staging, statements, target)
         os.replace(staging, target)
+        pin_views_file(catalog, pin.version, read_through)
         # After the file it describes: a crash in between, or a digest cut short, only costs
         # one more rewrite.
         stamp.seek(0)

@@ -21,6 +21,7 @@ from warehouse.ingest.backfill import (
 )
 from warehouse.sources.datasets import stream_named
 from warehouse.store.catalog import dirty_hours, files
+from warehouse.store.collect import collect_retired, pinned
 
 pytestmark = pytest.mark.integration
 
@@ -103,6 +104,31 @@ def test_partitions_are_the_utc_dates_overlapping_the_half_open_range():
         "2026-06-02",
         "2026-06-03",
     ]
+
+
+def test_files_a_backfill_retires_are_collected_once_no_reader_needs_them(env):
+    three_days(env)
+    before = {f.path for f in env.catalog.live_files("audit_events")}
+    values = env.query("SELECT client_id, ts, _source, _offset FROM audit_events ORDER BY 1")
+    settings = env.with_settings(retired_grace_minutes=0).settings
+
+    with pinned(env.catalog, "a query listing the old files"):
+        result = run(env, "2026-06-02T00:00:00+00:00", "2026-06-03T06:00:00+00:00")
+        retired = before - {f.path for f in env.catalog.live_files("audit_events")}
+        assert len(retired) == result.files_retired > 0
+        assert collect_retired(settings, env.catalog).collected == []
+        assert all((env.lake / p).exists() for p in retired)
+    collection = collect_retired(settings, env.catalog)
+
+    assert set(collection.collected) == retired
+    assert not any((env.lake / p).exists() for p in retired)
+    live = env.catalog_files()
+    assert live == env.parquet_files()
+    with env.catalog.engine.connect() as conn:
+        assert set(conn.execute(sa.select(files.c.path)).scalars()) == live
+    assert env.query("SELECT client_id, ts, _source, _offset FROM audit_events ORDER BY 1") == (
+        values
+    )
 
 
 def test_rebuilds_the_partitions_in_range_and_swaps_them_in_one_commit(env):

@@ -24,6 +24,8 @@ from warehouse.metrics.definitions import METRICS, Metric, metric_events_sql
 from warehouse.metrics.histogram import QUANTILES
 from warehouse.metrics.rollups import ROLLUP_KIND, RollupReport, refresh_rollups
 from warehouse.store.catalog import dirty_hours, files
+from warehouse.store.lake import Lake
+from warehouse.views.build import write_views_db
 
 pytestmark = pytest.mark.integration
 
@@ -459,6 +461,27 @@ def test_sigkill_during_refresh_leaves_old_buckets_and_marks(tmp_path):
     # The killed runs' orphans are gone; live files and those retired within their grace stay.
     assert not orphans & rollup_files_on_disk(env)
     assert rollup_files_on_disk(env) == known
+
+
+def test_replaced_rollup_files_stay_while_the_views_file_lists_them(tmp_path):
+    env = build_env(tmp_path)
+    settings = env.with_settings(retired_grace_minutes=0).settings
+    refresh(env)
+    listed = set(live_rollup_paths(env))
+    write_views_db(env.catalog, Lake(env.lake))  # seneca.duckdb lists today's rollup files
+
+    late = audit_lines(random.Random(3), [dt.date(2026, 2, 27)], 50)
+    write(env.root / AUDIT / "audit_20260311.jsonl", late)
+    ingest_all(env)
+    assert refresh_rollups(settings, env.catalog).ok  # replaces files, then collects
+    replaced = listed - set(live_rollup_paths(env))
+    assert replaced
+    assert replaced <= rollup_files_on_disk(env)  # an open seneca.duckdb may still read them
+
+    write_views_db(env.catalog, Lake(env.lake))
+    assert refresh_rollups(settings, env.catalog).ok
+    assert not replaced & rollup_files_on_disk(env)
+    assert rollup_files_on_disk(env) == set(live_rollup_paths(env))
 
 
 def test_metric_series_merges_tag_sets_per_week_exactly(tmp_path):

@@ -416,6 +416,35 @@ def test_cost_mismatch_and_unknown_kanban_status_are_caught(tmp_path, runner):
     assert {f.dataset for f in report.critical_failures} == {"cross_dataset", "kanban_tasks"}
 
 
+def test_costs_db_ahead_of_the_lake_is_compared_up_to_the_committed_cursor(tmp_path, runner):
+    house = make_lakehouse(tmp_path, ["costs_db"])
+    costs = house.sample.marcus_home / "costs.db"
+    with sqlite3.connect(costs) as conn:
+        day = conn.execute(
+            "SELECT substr(max(timestamp), 1, 10) FROM v_event_cost_inclusive WHERE cost_usd > 0"
+        ).fetchone()[0]
+        # Three priced events Marcus records while a quality run overlaps an ingest.
+        for i in range(3):
+            conn.execute(
+                "INSERT INTO token_events (run_id, project_id, agent_id, agent_role, operation, "
+                "provider, model, input_tokens, output_tokens, timestamp) "
+                "VALUES ('r-late', 'p', 'agent_late', 'worker', 'turn', 'anthropic', "
+                f"'claude-sonnet-4-5', 100000, 50000, '{day}T23:59:5{i}.000Z')"
+            )
+        priced = conn.execute(
+            "SELECT count(*) FROM v_event_cost_inclusive WHERE agent_id = 'agent_late' "
+            "AND cost_usd > 0"
+        ).fetchone()[0]
+    assert priced == 3
+
+    ahead = house.check(runner)
+    assert "daily_cost_matches_costs_db" not in {f.expectation for f in ahead.failures}
+    house.ingest(["costs_db"])
+    caught_up = house.check(runner)
+    assert "daily_cost_matches_costs_db" not in {f.expectation for f in caught_up.failures}
+    assert house.count("token_events WHERE agent_id = 'agent_late'") == 3
+
+
 def test_an_event_id_stored_twice_across_batches_is_named(tmp_path, runner):
     house = make_lakehouse(tmp_path, ["costs_db"])
     costs = house.sample.marcus_home / "costs.db"

@@ -127,6 +127,14 @@ def test_missing_db_is_nothing_to_do(env: Env) -> None:
     assert env.count("model_prices") == 0
 
 
+def test_a_missing_marcus_home_is_one_error_naming_it(env: Env) -> None:
+    shutil.rmtree(env.home)
+    result = ingest(env)
+    assert result.errors == [f"{env.home}: Marcus directory does not exist"]
+    assert (result.rows, result.batches) == (0, [])
+    assert env.count("token_events") == 0
+
+
 def test_second_run_reads_only_new_rows(env: Env) -> None:
     db = new_db(env)
     add_events(db, [event(at(1, 9, i)) for i in range(40)])

@@ -22,6 +22,7 @@ from warehouse.store.catalog.records import (
 )
 from warehouse.store.catalog.schema import (
     batches,
+    catalog_version,
     dirty_hours,
     files,
     rollup_state,
@@ -75,6 +76,7 @@ class Commits(CatalogEngine):
         now = utcnow()
         with self.transaction() as conn:
             renew_in(conn, *lease)
+            version = next_version(conn)
             for adv in batch.advances:
                 _apply_advance(conn, adv, now)
             if batch.ingested:
@@ -92,9 +94,9 @@ class Commits(CatalogEngine):
                     )
                 )
             if batch.retired:
-                _retire_files(conn, batch.retired, now)
+                _retire_files(conn, batch.retired, now, version)
             if batch.files:
-                conn.execute(files.insert(), [_file_row(f, now) for f in batch.files])
+                conn.execute(files.insert(), [_file_row(f, now, version) for f in batch.files])
             if batch.state_keys:
                 _apply_state_keys(conn, batch.batch_id, batch.state_keys)
             marks = [(batch.dataset, h) for h in sorted(batch.hours)] + batch.marks
@@ -109,8 +111,17 @@ class Commits(CatalogEngine):
                 conn.execute(rollup_state.insert().values(name=name, value=value))
 
 
-def _file_row(f: FileRecord, now: dt.datetime) -> dict[str, Any]:
-    """The `files` row of a file committed at `now`."""
+def next_version(conn: Connection) -> int:
+    """Raise the catalog version by one inside `conn`'s transaction; returns the new version.
+
+    The row stays locked until the transaction ends, so commits take versions in commit order.
+    """
+    conn.execute(catalog_version.update().values(version=catalog_version.c.version + 1))
+    return int(conn.execute(sa.select(catalog_version.c.version)).scalar_one())
+
+
+def _file_row(f: FileRecord, now: dt.datetime, version: int) -> dict[str, Any]:
+    """The `files` row of a file committed at `now` in catalog version `version`."""
     return {
         "dataset": f.dataset,
         "kind": f.kind,
@@ -124,6 +135,7 @@ def _file_row(f: FileRecord, now: dt.datetime) -> dict[str, Any]:
         "max_ts": f.max_ts,
         "batch_id": f.batch_id,
         "committed_at": now,
+        "committed_version": version,
     }
 
 
@@ -194,12 +206,12 @@ def _apply_state_keys(conn: Connection, batch_id: str, keys: list[StateKey]) -> 
         )
 
 
-def _retire_files(conn: Connection, paths: list[str], now: dt.datetime) -> None:
+def _retire_files(conn: Connection, paths: list[str], now: dt.datetime, version: int) -> None:
     """Mark superseded files removed; refuse if another worker retired one meanwhile."""
     retired = conn.execute(
         files.update()
         .where(files.c.path.in_(paths), files.c.removed_at.is_(None))
-        .values(removed_at=now)
+        .values(removed_at=now, removed_version=version)
     ).rowcount
     if retired != len(set(paths)):
         raise CatalogError(

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from warehouse.errors import CatalogError, LeaseLost
-from warehouse.store.catalog.schema import metadata
+from warehouse.store.catalog.schema import ADDED_COLUMNS, catalog_version, metadata
 
 # Less free space than this under a SQLite catalog that failed to write means a full disk.
 FULL_BELOW_BYTES = 1 << 20
@@ -79,12 +79,29 @@ class CatalogEngine:
         for attempt in range(5):
             try:
                 metadata.create_all(self.engine, checkfirst=True)
+                self._upgrade_schema()
                 return
             except (IntegrityError, OperationalError, sa.exc.ProgrammingError):
                 # Two workers creating the schema at once: the loser retries and finds it.
                 if attempt == 4:
                     raise
                 time.sleep(0.2 * (attempt + 1))
+
+    def _upgrade_schema(self) -> None:
+        """Add columns newer than an existing catalog, and the version row, if missing."""
+        with self.engine.begin() as conn:
+            inspector = sa.inspect(conn)
+            for table, name in ADDED_COLUMNS:
+                present = {c["name"] for c in inspector.get_columns(table.name)}
+                if name not in present:
+                    column = table.c[name]
+                    type_sql = column.type.compile(dialect=self.engine.dialect)
+                    conn.exec_driver_sql(
+                        f'ALTER TABLE "{table.name}" ADD COLUMN "{name}" {type_sql}'
+                    )
+            seeded = conn.execute(sa.select(catalog_version.c.id)).first()
+            if seeded is None:
+                conn.execute(catalog_version.insert().values(id=1, version=0))
 
     def __enter__(self) -> Self:
         """The catalog itself; its connections are closed on leaving the block."""

@@ -1,8 +1,7 @@
-"""Committed files: which are live, which paths the catalog knows, retired rows forgotten."""
+"""Committed files: which are live, which paths the catalog knows."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -63,18 +62,6 @@ class Files(CatalogEngine):
                 )
             ).all()
         return [r._asdict() for r in rows]
-
-    def forget_retired(self, kind: str, before: dt.datetime) -> list[str]:
-        """Drop the rows of `kind` files retired before `before`; returns their paths."""
-        with self.transaction() as conn:
-            condition = sa.and_(
-                files.c.kind == kind,
-                files.c.removed_at.is_not(None),
-                files.c.removed_at < before,
-            )
-            paths = list(conn.execute(sa.select(files.c.path).where(condition)).scalars())
-            conn.execute(files.delete().where(condition))
-        return paths
 
 
 def _file_record(r: Row[Any]) -> FileRecord:

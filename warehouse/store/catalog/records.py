@@ -107,3 +107,38 @@ class DirtyMark:
     dataset: str
     hour: dt.datetime
     batch_id: str
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A reader's hold on catalog versions `version` through `last_version` (None: any newer)."""
+
+    id: int
+    holder: str
+    version: int
+    last_version: int | None
+    host: str
+    pid: int | None
+    expires_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class RetiredFile:
+    """A file a commit retired, still on disk until collected; versions 0 when not recorded."""
+
+    path: str
+    kind: str
+    bytes: int
+    committed_version: int
+    removed_version: int
+    removed_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class CollectionRun:
+    """What one garbage collection run deleted, and how many retired files pins kept."""
+
+    ran_at: dt.datetime
+    files: int
+    bytes: int
+    pinned: int

@@ -82,8 +82,52 @@ files = sa.Table(
     sa.Column("batch_id", sa.String(40), nullable=False, index=True),
     sa.Column("committed_at", UTCDateTime, nullable=False),
     sa.Column("removed_at", UTCDateTime, nullable=True),
+    # Catalog versions (see `catalog_version`) of the commits that added and retired the file;
+    # NULL in rows from before versions were kept (read as version 0).
+    sa.Column("committed_version", sa.BigInteger, nullable=True),
+    sa.Column("removed_version", sa.BigInteger, nullable=True),
     sa.Index("ix_files_dataset_live", "dataset", "kind", "removed_at"),
 )
+
+# One row: the catalog's version, raised by one in every commit. Committers update this row
+# first, so they queue on it and version order is commit order (also on PostgreSQL).
+catalog_version = sa.Table(
+    "catalog_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+# Readers' pins: a reader that may still open files of catalog versions from `version` on
+# (through `last_version`, or through any newer one while `last_version` is NULL) keeps the
+# collector away from them. A pin with a pid dies with that process on its host; `expires_at`
+# ends pins whose holder cannot be checked (another host); NULL never expires (the views file).
+pins = sa.Table(
+    "pins",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("holder", sa.String(200), nullable=False, index=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("last_version", sa.BigInteger, nullable=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+)
+
+# One row per garbage collection run: what it deleted, and what pins kept.
+collections = sa.Table(
+    "collections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ran_at", UTCDateTime, nullable=False),
+    sa.Column("files", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("pinned", sa.BigInteger, nullable=False),
+)
+
+# Columns added to existing tables since they were first created: (table, column).
+ADDED_COLUMNS = ((files, "committed_version"), (files, "removed_version"))
 
 dirty_hours = sa.Table(
     "dirty_hours",
