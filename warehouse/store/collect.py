@@ -143,10 +143,32 @@ def pinned(catalog: Catalog, holder: str, seconds: float = PIN_SECONDS) -> Itera
 
 
 @contextmanager
-def pinned_run(settings: Settings, holder: str) -> Iterator[Pin]:
-    """Pin the current catalog version for a run (a flow) on its own catalog connection."""
-    with Catalog(settings.resolved_catalog_url) as catalog, pinned(catalog, holder) as pin:
-        yield pin
+def pinned_run(settings: Settings, holder: str) -> Iterator[Pin | None]:
+    """Pin the current catalog version for a run (a flow) on its own catalog connection.
+
+    A catalog that takes no pin (unreachable, or its disk full) runs the flow unpinned: its
+    steps then meet that catalog error themselves and say which dataset it stopped, and no
+    collector can delete a file through a catalog that takes no writes; the grace period
+    still covers the rest.
+    """
+    try:
+        catalog = Catalog(settings.resolved_catalog_url)
+    except CatalogError:
+        yield None
+        return
+    with catalog:
+        try:
+            pin = catalog.pin(holder, PIN_SECONDS)
+        except CatalogError:
+            yield None
+            return
+        try:
+            yield pin
+        finally:
+            try:
+                catalog.release_pin(pin.id)
+            except CatalogError:
+                pass  # the pin dies with this process or expires; collection only waits longer
 
 
 def pin_views_file(catalog: Catalog, first_version: int, last_version: int) -> None:
