@@ -20,6 +20,10 @@ class SourceError(SenecaError):
         self.reason = reason
 
 
+class SourceGone(SourceError):
+    """A source file found by discovery was gone (rotated, replaced or deleted) when opened."""
+
+
 class CatalogError(SenecaError):
     """The catalog cannot be reached, or a commit was refused."""
 

@@ -8,6 +8,7 @@ import re
 import duckdb
 import pyarrow as pa
 
+from warehouse.sources.jsonl import stream_name
 from warehouse.sources.typing_sql import QUARANTINE_SCHEMA
 from warehouse.store.catalog import BatchCommit, Catalog
 from warehouse.store.lake import Lake
@@ -32,7 +33,8 @@ class QuarantineBuffer:
         self.secret_keys = secret_keys
         self.db = db
         self.rows: list[dict[str, object]] = []
-        self.known: set[tuple[str, int]] | None = None  # (source, line hash) committed before
+        # (stream name, line hash) committed before: the source without its rotation suffix.
+        self.known: set[tuple[str, int]] | None = None
 
     def add(
         self, source: str, offset: int, reason: str, raw: bytes, length: int, rewritten: bool
@@ -40,8 +42,9 @@ class QuarantineBuffer:
         """Keep one bad line (its first bytes, secrets redacted) unless committed already."""
         raw = redact(raw, self.secret_keys)
         line_hash = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
-        # A rewritten file is read again from its start: its bad lines may be quarantined already.
-        if rewritten and (source, line_hash) in self._known():
+        # A rewritten file is read again from its start: its bad lines may be quarantined already,
+        # under this name or another generation's (`x.jsonl` before it became `x.jsonl.gz`).
+        if rewritten and (stream_name(source), line_hash) in self._known():
             return
         self.rows.append(
             {
@@ -69,7 +72,7 @@ class QuarantineBuffer:
         batch.quarantined += table.num_rows
         if self.known is not None:
             self.known.update(
-                (str(r["source"]), int(r["_line_hash"]))  # type: ignore[call-overload]
+                (stream_name(str(r["source"])), int(r["_line_hash"]))  # type: ignore[call-overload]
                 for r in self.rows
             )
         self.rows = []
@@ -86,7 +89,7 @@ class QuarantineBuffer:
                 if paths
                 else []
             )
-            self.known = {(r[0], int(r[1])) for r in rows}
+            self.known = {(stream_name(r[0]), int(r[1])) for r in rows}
         return self.known
 
 

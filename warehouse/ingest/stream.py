@@ -13,7 +13,7 @@ from queue import SimpleQueue
 import duckdb
 import pyarrow as pa
 
-from warehouse.errors import CatalogError, LakeError, SourceError
+from warehouse.errors import CatalogError, LakeError, SourceError, SourceGone
 from warehouse.ingest.quarantine import QuarantineBuffer
 from warehouse.progress import progress_sink
 from warehouse.settings import Settings
@@ -25,6 +25,7 @@ from warehouse.sources.jsonl import (
     Unterminated,
     discover,
     read_new_lines,
+    stream_name,
 )
 from warehouse.sources.lines import LINE_SCHEMA, LineBlock, Segment, line_block
 from warehouse.sources.typing_sql import literal, quote, typing_sql
@@ -68,28 +69,27 @@ def _ingest(
     root = settings.marcus_root if dataset.root == "marcus_root" else settings.marcus_home
     found, errors = discover(root, dataset.patterns)
     plans, plan_errors = plan_reads(found, catalog.source_states(dataset.name))
-    result.errors.extend(str(e) for e in (*errors, *plan_errors))
-    todo = [p for p in plans if p.file.compressed or p.file.size > p.start]
-    if not todo:
+    gone = _gone_streams(result, [*errors, *plan_errors])
+    todo = _with_new_bytes(plans)
+    if not todo and not gone:
         return
     sink = progress_sink()
     task = f"ingest {dataset.name}"
     sink.start(task, sum(p.file.size - (0 if p.file.compressed else p.start) for p in todo))
     writer = BatchWriter(settings, catalog, lake, dataset, lease)
     try:
-        for plan in todo:
-            try:
-                for item in read_new_lines(plan, settings.chunk_bytes, settings.max_line_bytes):
-                    if isinstance(item, Unterminated):
-                        writer.add_unterminated(item)
-                    else:
-                        writer.add_segment(plan, Segment(plan.file.display, item.start, item.data))
-                        sink.advance(task, len(item.data))
-            except SourceError as exc:
-                # Keep what was read before the failure; the cursor stops where the bytes did.
-                result.errors.append(str(exc))
-            writer.plan_done(plan)
+        gone |= _read_files(todo, writer, result)
         writer.finish()
+        if gone:
+            # Rotated since discovery (`gzip f`, `mv f f.1`): what was read is committed and
+            # the gone file moved no cursor, so its stream's files are found and planned again,
+            # once; its rotated copy is matched to the cursor and read from there. A file gone
+            # again is left to the next run; a deleted one has nothing left to read.
+            again = [f for f in discover(root, dataset.patterns)[0] if _stream(f.path) in gone]
+            plans, plan_errors = plan_reads(again, catalog.source_states(dataset.name))
+            _gone_streams(result, plan_errors)
+            _read_files(_with_new_bytes(plans), writer, result)
+            writer.finish()
     except LakeError:
         writer.close()
         # The failed batch's files are orphans no commit will take: give their space back now.
@@ -108,6 +108,53 @@ def _ingest(
         result.bytes_read += writer.bytes_read
         result.sources_read += writer.sources_read
         result.batches.extend(writer.committed)
+
+
+def _with_new_bytes(plans: list[ReadPlan]) -> list[ReadPlan]:
+    """The plans with something to read (a compressed file's size says nothing)."""
+    return [p for p in plans if p.file.compressed or p.file.size > p.start]
+
+
+def _stream(path: object) -> str:
+    """A file's full path without its rotation suffix: its generations share it."""
+    return stream_name(str(path))
+
+
+def _gone_streams(result: DatasetResult, errors: Iterable[SourceError]) -> set[str]:
+    """Record real errors in `result`; the streams of files merely gone since discovery."""
+    gone = set()
+    for error in errors:
+        if isinstance(error, SourceGone):
+            gone.add(_stream(error.path))
+        else:
+            result.errors.append(str(error))
+    return gone
+
+
+def _read_files(plans: list[ReadPlan], writer: BatchWriter, result: DatasetResult) -> set[str]:
+    """Feed each plan's new lines to `writer`; the streams of files gone when opened."""
+    sink = progress_sink()
+    task = f"ingest {writer.dataset.name}"
+    gone: set[str] = set()
+    for plan in plans:
+        try:
+            for item in read_new_lines(
+                plan, writer.settings.chunk_bytes, writer.settings.max_line_bytes
+            ):
+                if isinstance(item, Unterminated):
+                    writer.add_unterminated(item)
+                else:
+                    writer.add_segment(plan, Segment(plan.file.display, item.start, item.data))
+                    sink.advance(task, len(item.data))
+        except SourceGone as exc:
+            # Nothing of it was read and its plan moves no cursor.
+            gone.add(_stream(exc.path))
+            continue
+        except SourceError as exc:
+            # Keep what was read before the failure; the cursor stops where the bytes did.
+            result.errors.append(str(exc))
+        writer.plan_done(plan)
+    return gone
 
 
 WORKERS = 2  # blocks typed and written at once, besides the one being read

@@ -21,6 +21,8 @@ class SourceFile:
     display: str  # path relative to the Marcus root: the `_source` lineage value
     size: int
     mtime_ns: int
+    # (device, inode) when found: a file opened later under this name must still be this one.
+    inode: tuple[int, int] | None = None
 
     @property
     def compressed(self) -> bool:
@@ -75,6 +77,11 @@ def discover(root: Path, patterns: tuple[str, ...]) -> tuple[list[SourceFile], l
                 errors.append(SourceError(directory, "cannot read directory (permission denied)"))
                 failed.add(directory)
                 continue
+            except FileNotFoundError:
+                if _gone(path):
+                    continue  # rotated or deleted since it was listed: as if never listed
+                errors.append(SourceError(path, "symlink to a missing file"))
+                continue
             except OSError as exc:
                 errors.append(SourceError(path, f"cannot stat ({exc.strerror})"))
                 continue
@@ -85,18 +92,30 @@ def discover(root: Path, patterns: tuple[str, ...]) -> tuple[list[SourceFile], l
                 errors.append(SourceError(path, "not a regular file"))
                 continue
             if not os.access(path, os.R_OK):
+                if _gone(path):
+                    continue
                 errors.append(SourceError(path, "permission denied (not readable)"))
                 continue
-            file = SourceFile(
-                path, path.relative_to(root).as_posix(), info.st_size, info.st_mtime_ns
-            )
             inode = (info.st_dev, info.st_ino)
+            display = path.relative_to(root).as_posix()
+            file = SourceFile(path, display, info.st_size, info.st_mtime_ns, inode)
             if inode not in by_inode:
                 by_inode[inode] = len(found)
                 found.append(file)
             elif found[by_inode[inode]].path.is_symlink() and not path.is_symlink():
                 found[by_inode[inode]] = file  # the file's own name, not a link to it
     return found, errors
+
+
+def _gone(path: Path) -> bool:
+    """Whether nothing is left under `path`, not even a symlink."""
+    try:
+        path.lstat()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _list_directory(root: Path, directory: Path) -> tuple[list[str], SourceError | None]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from warehouse.errors import SourceError
+from warehouse.errors import SourceError, SourceGone
 from warehouse.sources.discovery import SourceFile
 from warehouse.sources.jsonl import (
     COLLISION_BYTES,
@@ -59,7 +59,10 @@ class _Candidate:
 def plan_reads(
     files: list[SourceFile], states: list[SourceState]
 ) -> tuple[list[ReadPlan], list[SourceError]]:
-    """Match files to known identities and decide where to start reading each one."""
+    """Match files to known identities and decide where to start reading each one.
+
+    A file gone since discovery is left out with a SourceGone among the errors.
+    """
     size = prefix_bytes(states)
     latest_by_path = {s.path: s for s in states}  # ordered by id: the newest identity wins
     by_state: dict[int, list[_Candidate]] = {}
@@ -226,7 +229,6 @@ def _plan_for(file: SourceFile, prefix: bytes, state: SourceState) -> ReadPlan:
             rewritten = _tail_hash(file, state.cursor) != state.tail_hash
         start = 0 if rewritten else state.cursor
         plan = ReadPlan(file, prefix, state, start=start, rewritten=rewritten)
-        plan.cursor = start
     # An identity made distinct by a longer fingerprint keeps it.
     plan.min_fp_len = state.fp_len
     return plan
@@ -238,5 +240,7 @@ def _tail_hash(file: SourceFile, cursor: int) -> str:
         with file.path.open("rb") as handle:
             handle.seek(begin)
             return hashlib.sha256(handle.read(cursor - begin)).hexdigest()
+    except FileNotFoundError:
+        raise SourceGone(file.path, "gone before it was read (rotated or deleted)") from None
     except OSError as exc:
         raise SourceError(file.path, f"cannot read ({exc.strerror})") from None

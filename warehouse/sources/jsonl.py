@@ -12,6 +12,7 @@ ConversationLogger duplicates whole files), and those are distinct files, while 
 from __future__ import annotations
 
 import hashlib
+import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import BinaryIO, cast
 
 from isal import igzip, isal_zlib
 
-from warehouse.errors import SourceError
+from warehouse.errors import SourceError, SourceGone
 from warehouse.sources.discovery import SourceFile, discover
 from warehouse.store.catalog import SourceAdvance, SourceState
 
@@ -64,6 +65,8 @@ class ReadPlan:
     state: SourceState | None
     start: int
     rewritten: bool
+    # Where the bytes read end: 0 (no cursor move) until the file is open and positioned at
+    # `start` with its tail known, so a file that could not be opened changes nothing.
     cursor: int = 0
     tail: bytes = b""
     stat_only: bool = False
@@ -140,13 +143,28 @@ def fingerprint(display: str, prefix: bytes) -> str:
 
 
 def _open(file: SourceFile) -> BinaryIO:
+    """Open the file discovery found; SourceGone if its name no longer leads to it.
+
+    A file rotated (`gzip f`, `mv f f.1`) or deleted between discovery and opening is not a
+    read failure: nothing of it was read, and its rotated generation is found by discovery.
+    """
     try:
         if file.compressed:
             # ISA-L inflates the same gzip members as the stdlib at about twice the speed.
-            return cast(BinaryIO, igzip.open(file.path, "rb"))  # type: ignore[no-untyped-call]
-        return file.path.open("rb")
+            handle = cast(BinaryIO, igzip.open(file.path, "rb"))  # type: ignore[no-untyped-call]
+        else:
+            handle = file.path.open("rb")
+    except FileNotFoundError:
+        raise SourceGone(file.path, "gone before it was read (rotated or deleted)") from None
     except OSError as exc:
         raise SourceError(file.path, f"cannot open ({exc.strerror or exc})") from None
+    if file.inode is not None:
+        info = os.fstat(handle.fileno())
+        if (info.st_dev, info.st_ino) != file.inode:
+            handle.close()
+            # Renamed away and replaced by a new file of that name: not the file planned.
+            raise SourceGone(file.path, "replaced before it was read (rotated)")
+    return handle
 
 
 def read_prefix(file: SourceFile, size: int = FINGERPRINT_BYTES) -> bytes:

@@ -22,8 +22,11 @@ from typing import Any
 import pytest
 
 from tests.warehouse.marcus_tree import AUDIT, Env, make_env
+from warehouse.ingest import stream
+from warehouse.sources import discovery
 from warehouse.sources.datasets import STREAMS
 from warehouse.sources.jsonl import discover
+from warehouse.store.catalog import SourceState
 
 pytestmark = pytest.mark.integration
 
@@ -374,3 +377,139 @@ def test_an_unreadable_audit_directory_is_one_error_naming_it(env: Env, mode: in
     # Readable again: every record lands once.
     assert env.ingest().rows == 3
     assert env.values("audit_events", "client_id") == agents(range(3))
+
+
+# --- (f) a file gone or changed between discovery and reading ------------------------------------
+
+BAD = b"{not json\n"
+
+
+def before_reading(monkeypatch: pytest.MonkeyPatch, name: str, act: Any) -> None:
+    """Do `act(path)` once, just before the run opens the file called `name` to read it."""
+    original = stream.read_new_lines
+    done: list[Path] = []
+
+    def read_new_lines(plan: Any, *args: Any) -> Any:
+        if plan.file.path.name == name and not done:
+            done.append(plan.file.path)
+            act(plan.file.path)
+        return original(plan, *args)
+
+    monkeypatch.setattr(stream, "read_new_lines", read_new_lines)
+
+
+def states(env: Env) -> list[SourceState]:
+    return env.catalog.source_states("audit_events")
+
+
+def test_file_gzipped_between_discovery_and_reading_is_read_from_its_copy(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = env.root / AUDIT / "audit_20260601.jsonl"
+    head = audit(0) + audit(1) + BAD + audit(2) + audit(3) + audit(4)
+    live.write_bytes(head)
+    first = env.ingest()
+    assert (first.rows, first.quarantined, first.errors) == (5, 1, [])
+    append(live, b"".join(audit(n) for n in range(5, 15)))
+
+    gzip = ["gzip"]
+    before_reading(monkeypatch, live.name, lambda p: subprocess.run([*gzip, p], check=True))
+    rotated = env.ingest()  # found as .jsonl, gone as .jsonl.gz when opened
+    monkeypatch.undo()
+    assert (rotated.rows, rotated.quarantined, rotated.duplicates, rotated.errors) == (
+        10,
+        0,
+        0,
+        [],
+    )
+    again = env.ingest()
+    assert (again.rows, again.quarantined, again.duplicates, again.errors) == (0, 0, 0, [])
+
+    assert env.values("audit_events", "client_id") == agents(range(15))
+    plain, packed = f"{AUDIT}/audit_20260601.jsonl", f"{AUDIT}/audit_20260601.jsonl.gz"
+    whole = head + b"".join(audit(n) for n in range(5, 15))
+    at = offsets(whole)
+    bad_at = len(audit(0) + audit(1))
+    assert lineage(env) == sorted(
+        [(plain, o) for o in at if o < len(head) and o != bad_at]
+        + [(packed, o) for o in at if o >= len(head)]
+    )
+    assert [(q["source"], q["offset"]) for q in env.quarantine()] == [(plain, bad_at)]
+
+
+def test_file_deleted_between_discovery_and_reading_moves_no_cursor(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deleted = env.root / AUDIT / "audit_20260601.jsonl"
+    deleted.write_bytes(audit(0) + audit(1))
+    assert env.ingest().rows == 2
+    append(deleted, audit(2))
+    (env.root / AUDIT / "audit_20260602.jsonl").write_bytes(audit(3) + audit(4))
+    known = states(env)
+
+    before_reading(monkeypatch, deleted.name, Path.unlink)
+    result = env.ingest()
+    monkeypatch.undo()
+
+    assert (result.rows, result.quarantined, result.errors) == (2, 0, [])
+    assert [s for s in states(env) if s.path == deleted.name or "0601" in s.path] == known
+    assert env.values("audit_events", "client_id") == agents(range(5)) - agents([2])
+    assert (env.ingest().rows, env.ingest().errors) == (0, [])
+
+
+def test_file_that_cannot_be_opened_when_read_is_one_error_and_moves_no_cursor(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = env.root / AUDIT / "audit_20260601.jsonl"
+    live.write_bytes(audit(0) + audit(1))
+    assert env.ingest().rows == 2
+    append(live, audit(2) + audit(3))
+    data, known = live.read_bytes(), states(env)
+
+    def replace_with_a_directory(path: Path) -> None:
+        path.unlink()
+        path.mkdir()
+
+    before_reading(monkeypatch, live.name, replace_with_a_directory)
+    failed = env.ingest()
+    monkeypatch.undo()
+
+    assert (failed.rows, failed.errors) == (0, [f"{live}: cannot open (Is a directory)"])
+    assert states(env) == known
+    live.rmdir()
+    live.write_bytes(data)
+    after = env.ingest()
+    assert (after.rows, after.duplicates, after.errors) == (2, 0, [])
+    assert env.values("audit_events", "client_id") == agents(range(4))
+
+
+def test_bad_line_of_a_file_edited_then_gzipped_is_quarantined_once(env: Env) -> None:
+    live = env.root / AUDIT / "audit_20260601.jsonl"
+    live.write_bytes(audit(0) + BAD + audit(1))
+    assert (env.ingest().rows, env.count("quarantine")) == (2, 1)
+
+    live.write_bytes(audit(0) + BAD + audit(2))  # edited in place, then gzipped
+    subprocess.run(["gzip", str(live)], check=True)
+    reread = env.ingest()
+
+    assert (reread.rows, reread.duplicates, reread.quarantined, reread.errors) == (1, 1, 0, [])
+    assert [(q["source"], q["offset"]) for q in env.quarantine()] == [
+        (f"{AUDIT}/audit_20260601.jsonl", len(audit(0)))
+    ]
+    assert env.values("audit_events", "client_id") == agents([0, 1, 2])
+
+
+def test_file_listed_then_gone_before_its_stat_is_not_an_error(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (env.root / AUDIT / "audit_20260601.jsonl").write_bytes(audit(0))
+    listed = discovery._list_directory
+
+    def list_with_a_vanished_file(root: Path, directory: Path) -> Any:
+        names, error = listed(root, directory)
+        return [*names, "audit_20260602.jsonl"], error
+
+    monkeypatch.setattr(discovery, "_list_directory", list_with_a_vanished_file)
+    result = env.ingest()
+
+    assert (result.rows, result.errors) == (1, [])
