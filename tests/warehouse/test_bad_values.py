@@ -227,7 +227,9 @@ def lines_of(dataset: StreamDataset) -> st.SearchStrategy[bytes]:
 
 def source_path(env: Env, dataset: StreamDataset) -> Path:
     root = env.root if dataset.root == "marcus_root" else env.home
-    path = root / dataset.patterns[0].replace("*", "20260601_100000")
+    # The live file, not a rotated generation (`.1`, `.gz`), which the patterns list too.
+    live = next(p for p in dataset.patterns if p.endswith(".jsonl"))
+    path = root / live.replace("*", "20260601_100000")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
