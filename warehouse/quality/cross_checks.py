@@ -142,6 +142,14 @@ def run_cross_checks(
     results = []
     for check in checks:
         kwargs = {"name": check.name, "description": check.description}
+        about: dict[str, Any] = {
+            "dataset": "cross_dataset",
+            "batch_id": None,
+            "expectation": check.name,
+            "column": None,
+            "kwargs": kwargs,
+            "severity": check.severity,
+        }
         try:
             relation = db.execute(check.sql)
             names = [c[0] for c in relation.description]
@@ -149,30 +157,14 @@ def run_cross_checks(
         except duckdb.Error as exc:
             missing = [f"{t}: {p}" for t, p in (problems or {}).items() if t in check.sql]
             detail = "; ".join(missing) if missing else str(exc).splitlines()[0]
-            results.append(
-                CheckResult(
-                    dataset="cross_dataset",
-                    batch_id=None,
-                    expectation=check.name,
-                    column=None,
-                    kwargs=kwargs,
-                    severity=check.severity,
-                    success=False,
-                    error=detail,
-                )
-            )
+            results.append(CheckResult(**about, success=False, error=detail))
             continue
         sample = [
             {k: plain(v) for k, v in zip(names, row, strict=True)} for row in rows[:SAMPLE_ROWS]
         ]
         results.append(
             CheckResult(
-                dataset="cross_dataset",
-                batch_id=None,
-                expectation=check.name,
-                column=None,
-                kwargs=kwargs,
-                severity=check.severity,
+                **about,
                 success=not rows,
                 observed={"violations": len(rows)},
                 unexpected_count=len(rows),

@@ -136,10 +136,7 @@ def pinned(catalog: Catalog, holder: str, seconds: float = PIN_SECONDS) -> Itera
     try:
         yield pin
     finally:
-        try:
-            catalog.release_pin(pin.id)
-        except CatalogError:
-            pass  # the pin dies with this process or expires; collection only waits longer
+        _release(catalog, pin)
 
 
 @contextmanager
@@ -151,24 +148,32 @@ def pinned_run(settings: Settings, holder: str) -> Iterator[Pin | None]:
     collector can delete a file through a catalog that takes no writes; the grace period
     still covers the rest.
     """
+    catalog: Catalog | None
     try:
         catalog = Catalog(settings.resolved_catalog_url)
     except CatalogError:
+        catalog = None
+    if catalog is None:
         yield None
         return
     with catalog:
+        pin: Pin | None
         try:
             pin = catalog.pin(holder, PIN_SECONDS)
         except CatalogError:
-            yield None
-            return
+            pin = None
         try:
             yield pin
         finally:
-            try:
-                catalog.release_pin(pin.id)
-            except CatalogError:
-                pass  # the pin dies with this process or expires; collection only waits longer
+            if pin is not None:
+                _release(catalog, pin)
+
+
+def _release(catalog: Catalog, pin: Pin) -> None:
+    try:
+        catalog.release_pin(pin.id)
+    except CatalogError:
+        pass  # the pin dies with this process or expires; collection only waits longer
 
 
 def pin_views_file(catalog: Catalog, first_version: int, last_version: int) -> None:
