@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from warehouse.runs.status import collection_status
-from warehouse.settings import Settings, load_settings
+from warehouse.settings import Settings
 from warehouse.sources.datasets import STREAMS
 from warehouse.sources.typing_sql import arrow_schema
 from warehouse.store.catalog import BatchCommit, Catalog, files, pins
@@ -30,31 +30,6 @@ pytestmark = pytest.mark.unit
 DATASET = "audit_events"
 AUDIT = next(d for d in STREAMS if d.name == DATASET)
 T0 = dt.datetime(2026, 6, 1, 10, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        lake=tmp_path / "lake",
-        marcus_root=tmp_path / "marcus",
-        marcus_home=tmp_path / "home",
-        lease_seconds=60,
-        lease_wait_seconds=0,
-        retired_grace_minutes=0,
-    )
-
-
-@pytest.fixture
-def catalog(settings: Settings) -> Catalog:
-    with Catalog(settings.resolved_catalog_url) as catalog:
-        yield catalog
-
-
-@pytest.fixture
-def lease(catalog: Catalog) -> tuple[str, str, int]:
-    held = ("ingest:" + DATASET, "w-a", 60)
-    assert catalog.acquire_lease(*held)
-    return held
 
 
 def commit_file(

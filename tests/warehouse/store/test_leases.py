@@ -67,12 +67,6 @@ def settings(tmp_path: Path) -> Settings:
     return settings_for(tmp_path)
 
 
-@pytest.fixture
-def catalog(settings: Settings) -> Iterator[Catalog]:
-    with Catalog(settings.resolved_catalog_url) as catalog:
-        yield catalog
-
-
 def child_env() -> dict[str, str]:
     root = str(Path(__file__).resolve().parents[3])
     return {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
