@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,3 +107,35 @@ def make_env(base: Path, root: Path | None = None, **overrides: Any) -> Env:
         **overrides,
     )
     return Env(root, home, settings, Catalog(settings.resolved_catalog_url))
+
+
+_INGEST_AUDIT = (
+    "import json, sys\n"
+    "from warehouse.store.catalog import Catalog\n"
+    "from warehouse.sources.datasets import stream_named\n"
+    "from warehouse.ingest.stream import ingest_stream\n"
+    "from warehouse.settings import Settings\n"
+    "s = Settings.model_validate_json(sys.argv[1])\n"
+    "r = ingest_stream(s, Catalog(s.resolved_catalog_url), stream_named('audit_events'))\n"
+    "print(json.dumps({'rows': r.rows, 'errors': r.errors}))\n"
+)
+
+
+def ingest_audit_without_dac_override(settings: Settings) -> dict[str, Any]:
+    """Rows and errors of an audit ingest where file permissions bite, even when run as root.
+
+    As root the ingest runs in a child whose bounding set lacks the DAC override capabilities,
+    so a mode-000 file or directory really fails with EACCES.
+    """
+    prefix = (
+        ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    )
+    done = subprocess.run(
+        [*prefix, sys.executable, "-c", _INGEST_AUDIT, settings.model_dump_json()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result

@@ -6,16 +6,13 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.warehouse.marcus_tree import AUDIT, Env, make_env
+from tests.warehouse.marcus_tree import AUDIT, Env, ingest_audit_without_dac_override, make_env
 from warehouse.sources.datasets import STREAMS
 
 pytestmark = pytest.mark.integration
@@ -250,30 +247,10 @@ def test_unreadable_file_is_reported_and_other_files_ingest(env: Env) -> None:
     locked.write_bytes(audit(2) + b"\n")
     locked.chmod(0)
     (env.root / AUDIT / "audit_20260601.jsonl").write_bytes(audit(1) + b"\n")
-    code = (
-        "import json, sys\n"
-        "from warehouse.store.catalog import Catalog\n"
-        "from warehouse.sources.datasets import stream_named\n"
-        "from warehouse.ingest.stream import ingest_stream\n"
-        "from warehouse.settings import Settings\n"
-        "s = Settings.model_validate_json(sys.argv[1])\n"
-        "r = ingest_stream(s, Catalog(s.resolved_catalog_url), stream_named('audit_events'))\n"
-        "print(json.dumps({'rows': r.rows, 'errors': r.errors}))\n"
-    )
-    prefix = (
-        ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
-    )
     try:
-        done = subprocess.run(
-            [*prefix, sys.executable, "-c", code, env.settings.model_dump_json()],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = ingest_audit_without_dac_override(env.settings)
     finally:
         locked.chmod(0o644)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["rows"] == 1
     assert len(result["errors"]) == 1
     assert result["errors"][0] == f"{locked}: permission denied (not readable)"

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.warehouse.marcus_tree import AUDIT, Env, make_env
+from tests.warehouse.marcus_tree import AUDIT, Env, ingest_audit_without_dac_override, make_env
 from warehouse.ingest import stream
 from warehouse.sources import discovery
 from warehouse.sources.datasets import STREAMS
@@ -345,31 +344,11 @@ def test_an_unreadable_audit_directory_is_one_error_naming_it(env: Env, mode: in
     directory = env.root / AUDIT
     for n in range(3):
         (directory / f"audit_2026060{n + 1}.jsonl").write_bytes(audit(n))
-    code = (
-        "import json, sys\n"
-        "from warehouse.store.catalog import Catalog\n"
-        "from warehouse.sources.datasets import stream_named\n"
-        "from warehouse.ingest.stream import ingest_stream\n"
-        "from warehouse.settings import Settings\n"
-        "s = Settings.model_validate_json(sys.argv[1])\n"
-        "r = ingest_stream(s, Catalog(s.resolved_catalog_url), stream_named('audit_events'))\n"
-        "print(json.dumps({'rows': r.rows, 'errors': r.errors}))\n"
-    )
-    prefix = (
-        ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
-    )
     directory.chmod(mode)
     try:
-        done = subprocess.run(
-            [*prefix, sys.executable, "-c", code, env.settings.model_dump_json()],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = ingest_audit_without_dac_override(env.settings)
     finally:
         directory.chmod(0o755)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {
         "rows": 0,
         "errors": [f"{directory}: cannot read directory (permission denied)"],
