@@ -25,13 +25,6 @@ BASE = dt.datetime(2026, 6, 1, 10, 0, tzinfo=dt.UTC)
 API_KEY = "phc_SeCrEtTeLeMeTrYkEy0123456789abcdef"
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    environment = make_env(tmp_path)
-    yield environment
-    environment.catalog.dispose()
-
-
 def ts(n: int) -> str:
     return (BASE + dt.timedelta(seconds=n)).isoformat()
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from tests.warehouse.marcus_tree import AUDIT, CONVERSATIONS, Env, make_env
+from tests.warehouse.marcus_tree import AUDIT, CONVERSATIONS, Env
 from warehouse.ingest.backfill import (
     BackfillError,
     PartitionChange,
@@ -27,13 +26,6 @@ pytestmark = pytest.mark.integration
 
 DAY1 = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 AUDIT_EVENTS = stream_named("audit_events")
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    environment = make_env(tmp_path)
-    yield environment
-    environment.catalog.dispose()
 
 
 def audit_line(day: int, n: int, **extra: Any) -> str:

@@ -14,13 +14,12 @@ import os
 import shutil
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.warehouse.marcus_tree import AUDIT, Env, ingest_audit_without_dac_override, make_env
+from tests.warehouse.marcus_tree import AUDIT, Env, ingest_audit_without_dac_override
 from warehouse.ingest import stream
 from warehouse.sources import discovery
 from warehouse.sources.datasets import STREAMS
@@ -31,13 +30,6 @@ pytestmark = pytest.mark.integration
 
 BASE = dt.datetime(2026, 6, 1, 10, 0, tzinfo=dt.UTC)
 AGENT_EVENTS = "logs/agent_events"
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    environment = make_env(tmp_path)
-    yield environment
-    environment.catalog.dispose()
 
 
 def audit(n: int) -> bytes:

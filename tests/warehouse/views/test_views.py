@@ -1,24 +1,16 @@
 """<lake>/seneca.duckdb: the views any DuckDB client attaches, rewritten only when they change."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.warehouse.marcus_tree import AUDIT, Env, make_env
+from tests.warehouse.marcus_tree import AUDIT, Env
 from warehouse.store.lake import Lake
 from warehouse.views.build import write_views_db
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    environment = make_env(tmp_path)
-    yield environment
-    environment.catalog.dispose()
 
 
 def append_audit(env: Env, first: int, count: int) -> None:
