@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,6 +78,24 @@ class Settings(BaseSettings):
     dask_address: str | None = Field(
         default=None, description="Dask scheduler for task_runner=dask; default: a local cluster"
     )
+
+    now: dt.datetime | None = Field(
+        default=None,
+        description="The time policy-driven commands act at (retention, status, backups); "
+        "default: the clock. For tests, demos and replaying years of policy",
+    )
+
+    @field_validator("now", mode="after")
+    @classmethod
+    def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        # A naive time is read as UTC, like every time Marcus writes.
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=dt.UTC)
+
+    def current_time(self) -> dt.datetime:
+        """`now` if set (flag, SENECA_NOW or seneca.toml), else the clock, in UTC."""
+        return self.now if self.now is not None else dt.datetime.now(dt.UTC)
 
     @field_validator("marcus_root", "marcus_home", "lake", mode="after")
     @classmethod

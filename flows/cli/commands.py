@@ -41,15 +41,29 @@ CatalogOpt = Annotated[
     typer.Option("--catalog-url", help="SQLAlchemy URL of the catalog [SENECA_CATALOG_URL]"),
 ]
 
+NowOpt = Annotated[
+    dt.datetime | None,
+    typer.Option(
+        "--now",
+        help="Act as if it were this time (UTC unless an offset is given) [SENECA_NOW]",
+        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"],
+    ),
+]
+
 
 def _settings(
     marcus_root: Path | None = None,
     marcus_home: Path | None = None,
     lake: Path | None = None,
     catalog_url: str | None = None,
+    now: dt.datetime | None = None,
 ) -> Settings:
     return load_settings(
-        marcus_root=marcus_root, marcus_home=marcus_home, lake=lake, catalog_url=catalog_url
+        marcus_root=marcus_root,
+        marcus_home=marcus_home,
+        lake=lake,
+        catalog_url=catalog_url,
+        now=now,
     )
 
 
