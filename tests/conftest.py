@@ -16,6 +16,9 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 IN_CI = os.environ.get("CI") == "true"
 
+# The `s3` fixture: a real S3 protocol server on loopback.
+pytest_plugins = ["tests.s3_server"]
+
 
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:
