@@ -1,39 +1,9 @@
-"""The main job: ingest, then quality on the new batches, then the dirty rollups, as subflows."""
+"""The lifecycle flow: the main job's steps as a Prefect flow, each step a subflow."""
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
-from flows.ingest import ingest
-from flows.quality import quality
-from flows.recorded import recorded, subflow_outcome
-from flows.rollup import rollup
-from warehouse.runs.summary import LifecycleSummary, lifecycle_outcome
-from warehouse.settings import Settings, load_settings
+from flows.jobs import lifecycle as job
 
-
-@flow(name="lifecycle")
-@recorded(lifecycle_outcome)
-def lifecycle(settings: Settings | None = None) -> LifecycleSummary:
-    """Run the lake's lifecycle once: ingest → quality → rollup, each even if one before failed.
-
-    Quality and rollups still run after a partly failed ingest, on what was committed; the run
-    fails at the end, naming every step that failed.
-
-    Args:
-        settings: Lake settings; default: the worker's SENECA_* variables and seneca.toml.
-
-    """
-    settings = settings or load_settings()
-    summary = LifecycleSummary(
-        [subflow_outcome(step, settings=settings) for step in (ingest, quality, rollup)]
-    )
-    log_steps(summary)
-    return summary
-
-
-def log_steps(summary: LifecycleSummary) -> None:
-    """One log line per step, for whoever reads the run in the Prefect UI."""
-    logger = get_run_logger()
-    for line in summary.lines():
-        logger.info("%s", line)
+lifecycle = flow(name="lifecycle")(job.lifecycle)

@@ -1,22 +1,9 @@
-"""The rollup flow: recompute the dirty hourly, daily and monthly metric buckets."""
+"""The rollup flow: the rollup job's steps as a Prefect flow."""
 
 from __future__ import annotations
 
 from prefect import flow
 
-from flows.recorded import recorded
-from tasks.ingest import refresh_views
-from tasks.rollup import refresh_rollups
-from warehouse.metrics.rollups import RollupReport
-from warehouse.runs.summary import rollup_outcome
-from warehouse.settings import Settings, load_settings
+from flows.jobs import rollup as job
 
-
-@flow(name="rollup")
-@recorded(rollup_outcome)
-def rollup(settings: Settings | None = None) -> RollupReport:
-    """Refresh the rollups of every hour that committed batches marked dirty, newest first."""
-    settings = settings or load_settings()
-    report = refresh_rollups(settings)
-    refresh_views(settings)
-    return report
+rollup = flow(name="rollup")(job.rollup)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
-
 from tasks.reported import REPORTED
+from tasks.step import step, step_logger
 from warehouse.errors import CatalogError
 from warehouse.settings import Settings
 from warehouse.store.catalog import Catalog
 from warehouse.store.collect import Collection, collect_retired
 
 
-@task(name="collect-retired-files", retries=2, retry_delay_seconds=[1, 5])
+@step(name="collect-retired-files", retries=2, retry_delay_seconds=[1, 5])
 def collect_retired_files(settings: Settings) -> Collection:
     """Delete retired files no live pin needs and past the grace period; errors are logged."""
-    logger = get_run_logger()
+    logger = step_logger()
     try:
         with Catalog(settings.resolved_catalog_url) as catalog:
             collection = collect_retired(settings, catalog)

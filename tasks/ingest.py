@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
-
 from tasks.reported import REPORTED
+from tasks.step import step, step_logger
 from warehouse.errors import CatalogError, LakeError
 from warehouse.ingest.registry import ingest_named
 from warehouse.settings import Settings
@@ -16,12 +15,12 @@ from warehouse.views.build import write_views_db
 VIEWS = "views"  # how a failed refresh of seneca.duckdb is named among the datasets
 
 
-@task(
+@step(
     name="ingest-dataset", retries=2, retry_delay_seconds=[2, 10], task_run_name="ingest {dataset}"
 )
 def ingest_dataset(settings: Settings, dataset: str) -> DatasetResult:
     """Ingest what is new in one source; expected failures are returned, not raised."""
-    logger = get_run_logger()
+    logger = step_logger()
     try:
         with Catalog(settings.resolved_catalog_url) as catalog:
             result = ingest_named(settings, catalog, dataset)
@@ -46,14 +45,14 @@ def ingest_dataset(settings: Settings, dataset: str) -> DatasetResult:
     return result
 
 
-@task(name="refresh-views", retries=2, retry_delay_seconds=[1, 5])
+@step(name="refresh-views", retries=2, retry_delay_seconds=[1, 5])
 def refresh_views(settings: Settings) -> str:
     """Rewrite <lake>/seneca.duckdb so any DuckDB client sees the committed files."""
     with Catalog(settings.resolved_catalog_url) as catalog:
         return str(write_views_db(catalog, Lake(settings.lake)))
 
 
-@task(name="refresh-views", retries=2, retry_delay_seconds=[1, 5])
+@step(name="refresh-views", retries=2, retry_delay_seconds=[1, 5])
 def refresh_views_after_ingest(settings: Settings) -> DatasetResult:
     """Refresh <lake>/seneca.duckdb; a file it cannot write (a full disk) is its result's error.
 
@@ -65,5 +64,5 @@ def refresh_views_after_ingest(settings: Settings) -> DatasetResult:
             write_views_db(catalog, Lake(settings.lake))
     except (LakeError, CatalogError) as exc:
         result.errors.append(str(exc))
-        get_run_logger().error("%s", exc, extra=REPORTED)
+        step_logger().error("%s", exc, extra=REPORTED)
     return result

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
-
 from tasks.reported import REPORTED
+from tasks.step import step, step_logger
 from warehouse import quality
 from warehouse.quality import BatchOutcome, CheckResult, PendingBatch, QualityReport
 from warehouse.settings import Settings
@@ -12,19 +11,19 @@ from warehouse.store.catalog import Catalog
 from warehouse.store.lake import Lake
 
 
-@task(name="find-new-batches", retries=2, retry_delay_seconds=[1, 5])
+@step(name="find-new-batches", retries=2, retry_delay_seconds=[1, 5])
 def find_new_batches(settings: Settings) -> list[PendingBatch]:
     """Batches committed since the last validation."""
     with Catalog(settings.resolved_catalog_url) as catalog:
         return quality.pending_batches(catalog)
 
 
-@task(name="validate-batches")
+@step(name="validate-batches")
 def validate_batches(
     settings: Settings, run_id: str, batches: list[PendingBatch]
 ) -> list[BatchOutcome]:
     """Validate each batch with its suites; results and validated_at commit per batch."""
-    logger = get_run_logger()
+    logger = step_logger()
     with Catalog(settings.resolved_catalog_url) as catalog:
         outcomes = quality.validate_batches(settings, catalog, run_id, batches)
     for outcome in outcomes:
@@ -44,10 +43,10 @@ def validate_batches(
     return outcomes
 
 
-@task(name="cross-dataset-checks")
+@step(name="cross-dataset-checks")
 def cross_dataset_checks(settings: Settings, run_id: str) -> list[CheckResult]:
     """Run the cross-dataset checks over the lake and record them."""
-    logger = get_run_logger()
+    logger = step_logger()
     with Catalog(settings.resolved_catalog_url) as catalog:
         results = quality.cross_dataset_checks(settings, catalog, run_id)
     for result in results:
@@ -56,14 +55,14 @@ def cross_dataset_checks(settings: Settings, run_id: str) -> list[CheckResult]:
     return results
 
 
-@task(name="export-quality-results", retries=2, retry_delay_seconds=[1, 5])
+@step(name="export-quality-results", retries=2, retry_delay_seconds=[1, 5])
 def export_quality_results(settings: Settings) -> str:
     """Rewrite the Parquet export the `quality_results` view reads."""
     with Catalog(settings.resolved_catalog_url) as catalog:
         return str(quality.export_results(catalog, Lake(settings.lake)))
 
 
-@task(name="summarise-quality")
+@step(name="summarise-quality")
 def summarise_quality(
     run_id: str, outcomes: list[BatchOutcome], cross: list[CheckResult]
 ) -> QualityReport:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
-
 from tasks.reported import REPORTED
+from tasks.step import step, step_logger
 from warehouse.metrics import rollups
 from warehouse.metrics.rollups import RollupReport
 from warehouse.settings import Settings
 from warehouse.store.catalog import Catalog
 
 
-@task(name="refresh-rollups", retries=2, retry_delay_seconds=[2, 10])
+@step(name="refresh-rollups", retries=2, retry_delay_seconds=[2, 10])
 def refresh_rollups(settings: Settings) -> RollupReport:
     """Recompute dirty hours, days and months; expected failures are returned, not raised."""
-    logger = get_run_logger()
+    logger = step_logger()
     with Catalog(settings.resolved_catalog_url) as catalog:
         report = rollups.refresh_rollups(settings, catalog)
     if report.skipped:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import get_run_logger, task
-
 from tasks.reported import REPORTED
+from tasks.step import step, step_logger
 from warehouse.errors import CatalogError
 from warehouse.settings import Settings
 from warehouse.store.catalog import Catalog
 from warehouse.store.lake import new_batch_id
 
 
-@task(name="open-run", retries=2, retry_delay_seconds=[1, 5])
+@step(name="open-run", retries=2, retry_delay_seconds=[1, 5])
 def open_run(settings: Settings, flow: str) -> str:
     """Record that `flow` started; returns the run's id.
 
@@ -25,15 +24,15 @@ def open_run(settings: Settings, flow: str) -> str:
         with Catalog(settings.resolved_catalog_url) as catalog:
             catalog.start_run(run_id, flow)
     except CatalogError as exc:
-        get_run_logger().warning("run not recorded: %s", exc, extra=REPORTED)
+        step_logger().warning("run not recorded: %s", exc, extra=REPORTED)
     return run_id
 
 
-@task(name="close-run", retries=2, retry_delay_seconds=[1, 5])
+@step(name="close-run", retries=2, retry_delay_seconds=[1, 5])
 def close_run(settings: Settings, run_id: str, state: str, summary: dict[str, Any]) -> None:
     """Record how the run ended (not at all if the catalog cannot take it, as `open_run`)."""
     try:
         with Catalog(settings.resolved_catalog_url) as catalog:
             catalog.finish_run(run_id, state, summary)
     except CatalogError as exc:
-        get_run_logger().warning("run end not recorded: %s", exc, extra=REPORTED)
+        step_logger().warning("run end not recorded: %s", exc, extra=REPORTED)

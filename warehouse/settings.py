@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     dask_address: str | None = Field(
         default=None, description="Dask scheduler for task_runner=dask; default: a local cluster"
     )
+    prefect_local_api: bool = Field(
+        default=False,
+        description="Run the commands' flows on Prefect's temporary local API when no Prefect "
+        "server is configured (default: run their steps directly, without Prefect)",
+    )
 
     now: dt.datetime | None = Field(
         default=None,

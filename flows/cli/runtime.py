@@ -1,22 +1,28 @@
-"""How the `seneca` commands run a flow in this process on Prefect and collect its outcome.
+"""How the `seneca` commands run a flow in this process and collect its outcome.
 
-Without PREFECT_API_URL the flows run on Prefect's temporary local API, started here. Prefect
-is imported only once `prepare_prefect` has pointed it at the lake (and by the commands that
-run flows: `seneca sql` and `seneca status` never import it).
+With no Prefect server configured (no PREFECT_API_URL in the environment or the active Prefect
+profile) a command runs the flow's job directly (`flows/jobs/`): the same steps, recorded in
+the catalog the same way, without importing Prefect. With a server, or with the setting
+`prefect_local_api` (SENECA_PREFECT_LOCAL_API=1), it runs the Prefect flow, on Prefect's
+temporary local API started here when no server is configured. Prefect is imported only once
+`prepare_prefect` has pointed it at the lake.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from tasks.reported import REPORTED_ATTRIBUTE
+from tasks.step import LOGGER
 from warehouse.errors import SenecaError
 from warehouse.settings import Settings
 
@@ -45,20 +51,49 @@ def prepare_prefect(settings: Settings) -> None:
 
 
 def run_flow(settings: Settings, flow: str, *args: Any, progress: bool = False) -> RunOutcome:
-    """Run the flow `module:name` with `args` and return its outcome, whatever its final state.
+    """Run the flow `flows.<module>:<name>` with `args`; its outcome, whatever its final state.
 
+    Without a Prefect server its job `flows.jobs.<module>:<name>` runs directly, if it has one.
     With `progress`, long work draws a bar per dataset meanwhile. Problems the commands print
-    themselves are left out of Prefect's console output (they still reach the Prefect API), so
-    each is read once; Prefect's own messages still show. An unexpected error (not a
-    SenecaError) is raised again here.
+    themselves are left out of the console log (they still reach the Prefect API), so each is
+    read once. An unexpected error (not a SenecaError) is raised again here.
     """
+    module, name = flow.split(":", 1)
+    job_module = module.replace("flows.", "flows.jobs.", 1)
+    if not uses_prefect(settings) and importlib.util.find_spec(job_module) is not None:
+        job = getattr(importlib.import_module(job_module), name)
+        return _with_progress(progress, lambda: _job_outcome(job, *args))
     prepare_prefect(settings)
     # Before any progress bar: the local API is started with the terminal set aside.
     start_local_api()
-    module, name = flow.split(":", 1)
     flow_object = getattr(importlib.import_module(module), name)
+    return _with_progress(progress, lambda: _outcome(flow_object, *args))
+
+
+def uses_prefect(settings: Settings) -> bool:
+    """Whether the commands run their flows on Prefect: a server is configured, or asked for."""
+    return settings.prefect_local_api or bool(_configured_api_url(settings))
+
+
+def _configured_api_url(settings: Settings) -> str | None:
+    """PREFECT_API_URL from the environment or the active profile, read without Prefect."""
+    if url := os.environ.get("PREFECT_API_URL"):
+        return url
+    home = Path(os.environ.get("PREFECT_HOME") or settings.lake / ".prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
+    url = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    return str(url) if url else None
+
+
+def _with_progress(progress: bool, run: Callable[[], RunOutcome]) -> RunOutcome:
+    """`run()`, with a bar per dataset meanwhile when `progress`."""
     if not progress:
-        return _outcome(flow_object, *args)
+        return run()
     from flows.cli.render import DatasetProgress
     from warehouse.progress import set_progress_sink
 
@@ -66,9 +101,24 @@ def run_flow(settings: Settings, flow: str, *args: Any, progress: bool = False) 
     set_progress_sink(sink)
     try:
         with sink.progress:
-            return _outcome(flow_object, *args)
+            return run()
     finally:
         set_progress_sink(None)
+
+
+def _job_outcome(job: Any, *args: Any) -> RunOutcome:
+    """Run a job without Prefect; its steps' warnings and errors go to stderr, once each."""
+    logger = logging.getLogger(LOGGER)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.addFilter(_without_reported)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        return cast("RunOutcome", job.outcome(*args))
+    finally:
+        logger.removeHandler(handler)
 
 
 def _outcome(flow: Any, *args: Any) -> RunOutcome:

@@ -31,7 +31,7 @@ def run_cli(
 
 
 @pytest.fixture(scope="module")
-def ingested(prefect_api, sample_tree, tmp_path_factory):
+def ingested(sample_tree, tmp_path_factory):
     lake = tmp_path_factory.mktemp("cli") / "lake"
     result = CliRunner().invoke(
         app,
@@ -314,7 +314,7 @@ def test_status_shows_retired_files_awaiting_collection_and_the_last_collection(
     ), line
 
 
-def test_missing_root_is_one_clear_line_and_exit_1(prefect_api, tmp_path):
+def test_missing_root_is_one_clear_line_and_exit_1(tmp_path):
     missing = tmp_path / "nowhere"
     result = CliRunner().invoke(
         app,
@@ -342,7 +342,10 @@ def test_missing_root_is_one_clear_line_and_exit_1(prefect_api, tmp_path):
 def ingest_on_local_api(
     sample_tree, lake: Path, *datasets: str, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """`seneca ingest` as `make run` runs it: no Prefect server configured, no Prefect home set."""
+    """`seneca ingest` as `make run` runs it: no Prefect server configured, no Prefect home set.
+
+    Its steps run directly, unless SENECA_PREFECT_LOCAL_API=1 asks for Prefect's local API.
+    """
     picked = [option for dataset in datasets for option in ("-d", dataset)]
     return run_cli(
         "ingest",
@@ -364,7 +367,9 @@ def test_ingest_on_the_local_api_keeps_the_terminal_to_itself(sample_tree, tmp_p
     # second run on, once its database holds earlier runs).
     lake = tmp_path / "lake"
     for expected in (sample_tree.expected_rows["audit_events"], 0):
-        done = ingest_on_local_api(sample_tree, lake, "audit_events", "agent_events")
+        done = ingest_on_local_api(
+            sample_tree, lake, "audit_events", "agent_events", SENECA_PREFECT_LOCAL_API="1"
+        )
         assert done.returncode == 0, done.stderr
         audit = next(line for line in done.stdout.splitlines() if "audit_events" in line)
         assert f" {expected:,} " in audit
@@ -390,7 +395,11 @@ def test_local_api_that_does_not_start_in_time_is_one_line_and_leaves_no_server(
     # A new PREFECT_HOME migrates its database first, which takes far longer than 1 s.
     lake = tmp_path / "lake"
     done = ingest_on_local_api(
-        sample_tree, lake, "audit_events", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1"
+        sample_tree,
+        lake,
+        "audit_events",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1",
+        SENECA_PREFECT_LOCAL_API="1",
     )
     assert done.returncode == 1, done.stderr
     log = (lake / ".prefect" / "local-api.log").resolve()
