@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import sqlalchemy as sa
+import pyarrow.compute as pc
 from sqlalchemy.engine import Connection
 
 from warehouse.errors import SourceError
@@ -32,6 +32,7 @@ from warehouse.sources.costs_db import (
     UTC_TS,
     EventPlan,
     TypedEvents,
+    bulk_events,
     content_hash,
     event_updates_schema,
     key_hash,
@@ -41,6 +42,7 @@ from warehouse.sources.costs_db import (
     plan_events,
     recheck_window,
     snapshot_table,
+    token_events_schema,
     type_events,
     window_events,
 )
@@ -140,20 +142,26 @@ class CostsIngest:
             return
         seen = self._committed_keys() if plan.dedupe else set()
         known_bad = self._known_quarantine() if plan.dedupe else set()
-        result = conn.execution_options(yield_per=FETCH_ROWS).execute(
-            sa.text(
-                "SELECT rowid AS _rowid, * FROM token_events WHERE rowid > :start ORDER BY rowid"
-            ),
-            {"start": plan.start},
+        # The driver's own cursor, in the read's transaction: tuples in large batches, without
+        # a Python object per row on top (SQLAlchemy's rows cost more than the typing).
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(
+            "SELECT rowid AS _rowid, * FROM token_events WHERE rowid > ? ORDER BY rowid",
+            (plan.start,),
         )
-        names = list(result.keys())
+        names = [d[0] for d in cursor.description]
         last: Sequence[Any] | None = None
         bad: list[tuple[int, str, bytes]] = []
-        for chunk in result.partitions(FETCH_ROWS):
+        while chunk := cursor.fetchmany(FETCH_ROWS):
             last = chunk[-1]
+            bulk = None if plan.dedupe else bulk_events(names, chunk)
+            if bulk is not None:
+                self._write_bulk_events(bulk)
+                continue
             typed = type_events(names, chunk)
             bad += [b for b in typed.bad if _raw_hash(b[2]) not in known_bad]
             self._write_events(typed, seen if plan.dedupe else None)
+        cursor.close()
         self._recheck(conn, plan, plan.start if last is None else int(last[0]))
         if last is None:
             return
@@ -330,6 +338,22 @@ class CostsIngest:
             table = typed.arrow(indexes, lineage)
             self._write_file(TOKEN_EVENTS, date, table, ts_column="ts")
             self.result.rows += len(indexes)
+
+    def _write_bulk_events(self, events: pa.Table) -> None:
+        """Write a chunk typed by `bulk_events`: a file per UTC date, rows in `ts` order."""
+        n = events.num_rows
+        events = events.append_column("_source", pa.array([self.display] * n, pa.string()))
+        events = events.append_column("_batch_id", pa.array([self.batch.batch_id] * n, pa.string()))
+        events = events.append_column("_ingested_at", pa.array([self.batch.started_at] * n, UTC_TS))
+        schema = token_events_schema()
+        events = events.select(schema.names).cast(schema)
+        hours = pc.unique(pc.floor_temporal(events["ts"], unit="hour"))
+        self.batch.hours.update(hours.to_pylist())
+        dates = pc.strftime(events["ts"], "%Y-%m-%d")
+        for date in sorted(pc.unique(dates).to_pylist()):
+            part = events.filter(pc.equal(dates, date)).sort_by("ts")
+            self._write_file(TOKEN_EVENTS, date, part, ts_column="ts")
+            self.result.rows += part.num_rows
 
     def _write_quarantine(self, bad: list[tuple[int, str, bytes]]) -> None:
         if not bad:

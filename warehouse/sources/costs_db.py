@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -46,7 +47,7 @@ UNIT = COSTS_DB.name
 DB_NAME = COSTS_DB.path  # under marcus_home (MARCUS_FORMATS §0)
 TOKEN_EVENTS = COSTS_DB.events.name
 BUSY_TIMEOUT_SECONDS = COSTS_DB.busy_seconds
-FETCH_ROWS = 50_000
+FETCH_ROWS = 100_000
 
 # The declared columns by table, as (name, type) pairs; other columns are kept as found.
 TOKEN_EVENT_COLUMNS = COSTS_DB.events.column_types
@@ -265,6 +266,84 @@ def _all_fit(values: Sequence[object], kind: ColumnType) -> bool:
     """Whether every value already has the Python type of `kind` (or is NULL)."""
     accepted = _FITS[kind]
     return all(v is None or type(v) in accepted for v in values)
+
+
+# The Python types a column's values may have for `bulk_events` to take it as it is.
+_BULK: dict[ColumnType, frozenset[type]] = {
+    "VARCHAR": frozenset({str}),
+    "JSON": frozenset({str}),
+    "BIGINT": frozenset({int}),
+    "DOUBLE": frozenset({int, float}),
+    "BOOLEAN": frozenset({bool}),
+}
+# Printable ASCII without a quote or backslash: repr() of such a str is the text in quotes.
+_REPR_AS_IS = r"^[ -&(-\[\]-~]*$"
+# The timestamps Arrow reads exactly as `parse_timestamp` does (a zone is required by the cast).
+_ISO_WITH_ZONE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+
+
+def bulk_events(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> pa.Table | None:
+    """Rows of `SELECT rowid AS _rowid, * FROM token_events` typed column by column in Arrow.
+
+    The usual chunk: every value has its column's type, every timestamp is ISO with a zone,
+    no column beyond the declared ones. Returns `ts`, the declared columns, `raw`, `_offset` and
+    `_event_key` (the same key `event_key` gives), or None when a row needs `type_events`.
+    """
+    if not rows or any(n not in _KNOWN_EVENT_COLUMNS for n in names[1:]):
+        return None
+    count = len(rows)
+    found = dict(zip(names, zip(*rows, strict=True), strict=True))
+    arrays: dict[str, pa.Array] = {}
+    for name, kind in TOKEN_EVENT_COLUMNS:
+        values = found.get(name)
+        if values is None:
+            arrays[name] = pa.nulls(count, ARROW_TYPES[kind])
+            continue
+        if not set(map(type, values)) - {type(None)} <= _BULK[kind]:
+            return None
+        arrays[name] = pa.array(values, ARROW_TYPES[kind])
+    stamps = arrays["timestamp"]
+    if arrays["event_id"].null_count or stamps.null_count:
+        return None
+    if not pc.all(pc.match_substring_regex(stamps, _ISO_WITH_ZONE)).as_py():
+        return None
+    return pa.table(
+        {
+            "ts": pc.cast(stamps, UTC_TS),
+            **arrays,
+            "raw": pa.nulls(count, pa.string()),
+            "_offset": pa.array(found[names[0]], pa.int64()),
+            "_event_key": _bulk_keys(arrays, count),
+        }
+    )
+
+
+def _bulk_keys(arrays: dict[str, pa.Array], count: int) -> pa.Array:
+    """`event_key` of every row: repr() of the key values built in Arrow, hashed in one pass.
+
+    A row with quotes, escapes or non-ASCII text in a key field gets Python's own repr().
+    """
+    parts = []
+    plain = pa.array([True] * count) if count else pa.array([], pa.bool_())
+    for name in EVENT_KEY_FIELDS:
+        values = arrays.get(name, pa.nulls(count, pa.string()))
+        if pa.types.is_string(values.type):
+            as_is = pc.fill_null(pc.match_substring_regex(values, _REPR_AS_IS), True)
+            plain = pc.and_(plain, as_is)
+            text = pc.binary_join_element_wise("'", values, "'", "")
+        else:
+            text = pc.cast(values, pa.string())
+        parts.append(pc.fill_null(text, "None"))
+    reprs = pc.binary_join_element_wise(
+        "(", pc.binary_join_element_wise(*parts, ", "), ")", ""
+    ).cast(pa.binary())
+    blake2b = hashlib.blake2b
+    digests = [blake2b(r, digest_size=8).digest() for r in reprs.to_pylist()]
+    columns = [arrays.get(f, pa.nulls(count)) for f in EVENT_KEY_FIELDS]
+    for i in pc.indices_nonzero(pc.invert(plain)).to_pylist():
+        digests[i] = _key_of(tuple(c[i].as_py() for c in columns)).to_bytes(8, "little")
+    # Little-endian 8-byte digests, as `_key_of`'s int.from_bytes(…, "little") reads them.
+    return pa.Array.from_buffers(pa.uint64(), count, [None, pa.py_buffer(b"".join(digests))])
 
 
 def snapshot_table(
