@@ -525,5 +525,6 @@ def test_bulk_typing_gives_the_rows_and_keys_of_row_by_row_typing() -> None:
     # A value of another type, or a timestamp Arrow would read differently: row by row.
     wrong = [(*rows[0][:2], 7, *rows[0][3:])]
     assert bulk_events(names, wrong) is None
-    naive = tuple("2026-06-01 09:00:00" if n == "timestamp" else v for n, v in zip(names, rows[0]))
+    stamped = zip(names, rows[0], strict=True)
+    naive = tuple("2026-06-01 09:00:00" if n == "timestamp" else v for n, v in stamped)
     assert bulk_events(names, [naive]) is None
