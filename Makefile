@@ -34,10 +34,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Every benchmark, then one table of their figures against their targets (PASS/MISS), kept
+# as JSON in benchmarks/results/ (<time>.json and latest.json).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/ingest.py
-	$(BIN)/python benchmarks/quality.py
-	$(BIN)/python benchmarks/rollups.py
+	$(BIN)/python benchmarks/run.py
 
 # Ten minutes of Marcus-format writes with rotation while ingest is SIGKILLed at random;
 # `make soak SOAK_ARGS="--minutes 1"` for a short run.

@@ -1,0 +1,108 @@
+"""Command benchmark: how long a user waits for `seneca` with no Prefect server configured.
+
+    python benchmarks/commands.py [--repeat 3]
+
+On the bundled sample (`seneca sample --days 3 --scale 1`, as `make run` writes it), each
+command runs as a user runs it (the `seneca` script, PREFECT_API_URL unset), wall time from
+start to exit, median of `--repeat` runs:
+- `seneca run` into a new lake: `make run`'s main job after install (target < 10 s);
+- `seneca ingest` with nothing new (target < 1.5 s);
+- `seneca run` with nothing new (target < 3 s);
+- `seneca sql` of a count over a view (target < 1 s);
+and checks that `seneca status` lists the runs, so the fast path still records them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+from _table import Row, record  # noqa: E402
+
+SENECA = str(Path(sys.executable).with_name("seneca"))
+
+
+def seconds(args: list[str], env: dict[str, str]) -> float:
+    """Wall seconds of one command, which must succeed."""
+    began = time.perf_counter()
+    done = subprocess.run([SENECA, *args], env=env, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - began
+    if done.returncode:
+        raise SystemExit(f"error: seneca {args[0]} failed:\n{done.stdout}{done.stderr}")
+    return took
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENECA_", "PREFECT_"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE.parent), env.get("PYTHONPATH")) if p)
+    with tempfile.TemporaryDirectory(prefix="seneca-commands-") as tmp:
+        sample = Path(tmp) / "sample"
+        seconds(["sample", "--out", str(sample), "--days", "3", "--scale", "1"], env)
+        where = ["--marcus-root", str(sample / "marcus"), "--marcus-home"]
+        where += [str(sample / "marcus_home")]
+        first: list[float] = []
+        for i in range(args.repeat):
+            first.append(seconds(["run", *where, "--lake", f"{tmp}/lake-{i}"], env))
+        lake = ["--lake", f"{tmp}/lake-0"]
+        timings = {
+            "seneca ingest, nothing new": [
+                seconds(["ingest", *where, *lake], env) for _ in range(args.repeat)
+            ],
+            "seneca run, nothing new": [
+                seconds(["run", *where, *lake], env) for _ in range(args.repeat)
+            ],
+            "seneca sql": [
+                seconds(["sql", *lake, "SELECT count(*) FROM audit_events"], env)
+                for _ in range(args.repeat)
+            ],
+        }
+        status = subprocess.run(
+            [SENECA, "status", *lake], env=env, capture_output=True, text=True, check=False
+        ).stdout
+    if not all(flow in status for flow in ("lifecycle", "ingest", "quality", "rollup")):
+        print(f"FAILED: seneca status does not list the runs:\n{status}")
+        return 1
+    targets = {
+        "seneca ingest, nothing new": 1.5,
+        "seneca run, nothing new": 3.0,
+        "seneca sql": 1.0,
+    }
+    rows = [
+        Row(
+            "commands",
+            "make run's main job (seneca run, new lake)",
+            _median(first),
+            "s",
+            10,
+            "lower",
+        )
+    ]
+    rows += [
+        Row("commands", name, _median(runs), "s", targets[name], "lower")
+        for name, runs in timings.items()
+    ]
+    for row in rows:
+        print(f"{row.figure}: {row.value:.2f} s")
+    record(rows)
+    return 0
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
