@@ -180,8 +180,11 @@ def sql(
     max_rows: Annotated[int, typer.Option("--max-rows", help="Rows shown as a table")] = 100,
     lake: LakeOpt = None,
     catalog_url: CatalogOpt = None,
+    include_archive: Annotated[
+        bool, typer.Option("--include-archive", help="Read archived files too")
+    ] = False,
 ) -> None:
-    """Run DuckDB SQL over views of every dataset (committed data only)."""
+    """Run DuckDB SQL over views of every dataset (committed data only, in every tier)."""
     import duckdb
 
     from warehouse.store.catalog import Catalog
@@ -202,8 +205,9 @@ def sql(
         raise fail(str(exc)) from None
     # The pin keeps every file the views list on disk until the query's output is written.
     with Catalog(settings.resolved_catalog_url) as catalog, pinned(catalog, "seneca sql"):
-        db = open_views(catalog, Lake(settings.lake))
-        lock_session(db, Lake(settings.lake), out)
+        db = open_views(catalog, Lake(settings.lake), include_archive)
+        tiers = (settings.resolved_cold_url, settings.resolved_archive_url)
+        lock_session(db, Lake(settings.lake), out, tiers)
         try:
             relation = db.sql(query)
         except duckdb.Error as exc:

@@ -50,6 +50,7 @@ from warehouse.store.commit import (
     worker_id,
 )
 from warehouse.store.lake import Lake, new_batch_id
+from warehouse.store.objects import register_stores
 from warehouse.store.write import Target, copy_to_parquet, make_durable
 from warehouse.views.build import VIEW_BUILDERS
 from warehouse.views.live import LiveFiles, live_files
@@ -175,6 +176,7 @@ def create_views(
 
     A view whose inputs do not exist yet is left out: its metrics report a missing source.
     """
+    register_stores(db, live.paths)
     for build in VIEW_BUILDERS:
         try:
             statements = build(catalog, lake, live)
@@ -424,7 +426,7 @@ class RollupBatch:
         for name, (column, values) in (params or {}).items():
             self.db.execute(f"CREATE TEMP TABLE {name} ({column} TIMESTAMPTZ)")
             self.db.executemany(f"INSERT INTO {name} VALUES (?)", [(v,) for v in values])
-        paths = [str(self.lake.absolute(p)) for files in old.values() for p in files]
+        paths = [self.lake.location(p) for files in old.values() for p in files]
         source = rollup_files_sql(paths)
         self.db.execute(f"CREATE TEMP TABLE {table} AS {sql.replace('{old}', source)}")
 
