@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from warehouse.errors import CatalogError
 from warehouse.store.catalog.engine import CatalogEngine
 from warehouse.store.catalog.leases import renew_in
-from warehouse.store.catalog.retention import apply_lineage, apply_retention
 from warehouse.store.catalog.records import (
     BatchCommit,
     FileRecord,
@@ -21,6 +20,7 @@ from warehouse.store.catalog.records import (
     StateKey,
     utcnow,
 )
+from warehouse.store.catalog.retention import apply_lineage, apply_retention
 from warehouse.store.catalog.schema import (
     batches,
     catalog_version,

@@ -120,6 +120,12 @@ class RetentionChange:
     entry: RetentionEntry
     seals: list[tuple[str, str, str]] = field(default_factory=list)  # (dataset, day, reason)
     cleared: list[tuple[str, str]] = field(default_factory=list)  # (sha256, rule)
+    # Rollup lineage moving from rewritten files (their sha256s) to the file written from them.
+    carry: tuple[frozenset[str], str] | None = None
+    # Checked inside the commit: these (dataset, day) have no dirty marks, these batches are
+    # validated. A mark or batch that arrived since the plan makes the commit refuse.
+    clean_days: list[tuple[str, str]] = field(default_factory=list)
+    checked_batches: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from warehouse.errors import CatalogError
 from warehouse.store.catalog.engine import CatalogEngine
 from warehouse.store.catalog.records import RetentionChange
 from warehouse.store.catalog.schema import (
@@ -60,6 +61,11 @@ class Retention(CatalogEngine):
                 "cleared": {(r.sha256, r.rule) for r in cleared},
             }
 
+    def cleared_rules(self) -> set[tuple[str, str]]:
+        """(sha256, rule) of files known to hold no rows of a row rule."""
+        with self.transaction() as conn:
+            return {(r.sha256, r.rule) for r in conn.execute(sa.select(row_rule_cleared))}
+
     def sealed_days(self) -> set[tuple[str, str]]:
         """(dataset, day) whose raw rows (or hourly rollups) retention removed."""
         with self.transaction() as conn:
@@ -100,6 +106,9 @@ def apply_lineage(conn: Connection, lineage: dict[tuple[str, str], frozenset[str
 
 def apply_retention(conn: Connection, change: RetentionChange, now: dt.datetime) -> None:
     """Record one retention action's log row, seals and clearances inside its commit."""
+    _require_clean(conn, change)
+    if change.carry is not None:
+        _carry_lineage(conn, *change.carry)
     entry = change.entry
     values = {
         name: getattr(entry, name)
@@ -142,3 +151,72 @@ def apply_retention(conn: Connection, change: RetentionChange, now: dt.datetime)
         ).first()
         if exists is None:
             conn.execute(row_rule_cleared.insert().values(sha256=sha, rule=rule))
+
+
+def _require_clean(conn: Connection, change: RetentionChange) -> None:
+    """Refuse the commit if a day it moves got dirty marks or an unvalidated batch since."""
+    days = {(d, day) for d, day in change.clean_days}
+    if days:
+        datasets = {d for d, _ in days}
+        marks = conn.execute(
+            sa.select(dirty_hours.c.dataset, dirty_hours.c.hour).where(
+                dirty_hours.c.dataset.in_(datasets) | dirty_hours.c.dataset.like("metric:%")
+            )
+        ).all()
+        for dataset, hour in marks:
+            day = hour.date().isoformat()
+            if (dataset, day) in days or (
+                dataset.startswith("metric:") and day in {d for _, d in days}
+            ):
+                raise CatalogError(
+                    f"{change.entry.dataset} {day}: new rows are waiting for the rollup "
+                    "refresh; nothing was moved"
+                )
+    if change.checked_batches:
+        waiting = conn.execute(
+            sa.select(batches.c.id).where(
+                batches.c.id.in_(sorted(set(change.checked_batches))),
+                batches.c.validated_at.is_(None),
+            )
+        ).first()
+        if waiting is not None:
+            raise CatalogError(
+                f"{change.entry.dataset} {change.entry.partition}: batch {waiting.id} is not "
+                "validated yet; nothing was moved"
+            )
+
+
+def _carry_lineage(conn: Connection, old: frozenset[str], new: str) -> None:
+    """Point lineage entries naming `old` files at `new` (same rows), or forget them.
+
+    The new file counts as rolled up only if every old one did (each named by some entry);
+    otherwise every entry naming an old file is dropped, so none can pass for rolled up.
+    """
+    if not old:
+        return
+    rows = conn.execute(
+        sa.select(rollup_lineage.c.dataset, rollup_lineage.c.day, rollup_lineage.c.sha256).where(
+            rollup_lineage.c.sha256.in_(sorted(old))
+        )
+    ).all()
+    named = {r.sha256 for r in rows}
+    keys = {(r.dataset, r.day) for r in rows}
+    conn.execute(rollup_lineage.delete().where(rollup_lineage.c.sha256.in_(sorted(old))))
+    if named != set(old):
+        for dataset, day in keys:
+            conn.execute(
+                rollup_lineage.delete().where(
+                    rollup_lineage.c.dataset == dataset, rollup_lineage.c.day == day
+                )
+            )
+        return
+    for dataset, day in sorted(keys):
+        present = conn.execute(
+            sa.select(rollup_lineage.c.sha256).where(
+                rollup_lineage.c.dataset == dataset,
+                rollup_lineage.c.day == day,
+                rollup_lineage.c.sha256 == new,
+            )
+        ).first()
+        if present is None:
+            conn.execute(rollup_lineage.insert().values(dataset=dataset, day=day, sha256=new))
