@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     )
     archive_url: str | None = Field(
         default=None,
-        description="Archive (outside default views): s3://… or a directory; default <cold>/archive",
+        description="Archive, outside default views: s3://… or a directory; default <cold>/archive",
     )
 
     @field_validator("now", mode="after")

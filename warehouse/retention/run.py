@@ -18,6 +18,7 @@ from warehouse.errors import CatalogError, LakeError
 from warehouse.progress import progress_sink
 from warehouse.retention.actions import Action, HoldWindow
 from warehouse.retention.execute import Applied, Executor, Stores
+from warehouse.retention.log import export_log
 from warehouse.retention.plan import plan, plan_until_done
 from warehouse.retention.policy import Policy, load_policy
 from warehouse.retention.snapshot import read_snapshot
@@ -27,6 +28,7 @@ from warehouse.store.collect import collect_retired, remove_store_orphans
 from warehouse.store.commit import LeaseRenewer, remove_orphans, take_lease, worker_id
 from warehouse.store.lake import Lake, new_batch_id
 from warehouse.views.build import write_views_db
+from warehouse.views.retention import log_path
 
 LEASE = "retention"
 MAX_ROUNDS = 8  # rows cleaned, compacted, month merged, cold, archive, deleted: fewer suffice
@@ -138,6 +140,7 @@ def _run(
     result: RetentionResult,
 ) -> None:
     stores = Stores.of(settings)
+    lake = Lake(settings.lake)
     result.orphans = remove_tier_orphans(settings, catalog, stores)
     executor = Executor(settings, catalog, lease, result.run_id, stores)
     failed: set[str] = set()
@@ -160,8 +163,9 @@ def _run(
                 failed.update(f.path for f in action.files)
             sink.advance("retention", action.bytes)
         sink.finish("retention")
-    if any(a.entry is not None for a in result.applied):
-        write_views_db(catalog, Lake(settings.lake))
+    if any(a.entry is not None for a in result.applied) or not log_path(lake).exists():
+        export_log(catalog, lake)
+        write_views_db(catalog, lake)
     collection = collect_retired(settings, catalog)
     result.collected = len(collection.collected)
     result.errors += collection.errors

@@ -183,6 +183,15 @@ def _writing(path: Path) -> Iterator[None]:
         raise LakeError(path, cause) from None
 
 
+def replace_export(table: pa.Table, target: Path) -> Path:
+    """Rewrite a report export (not a lake file: no catalog row) atomically, zstd Parquet."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    pq.write_table(table, staging, compression="zstd")
+    os.replace(staging, target)
+    return target
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()

@@ -22,6 +22,7 @@ from warehouse.store.write import io_cause
 from warehouse.views.costs import cost_views
 from warehouse.views.live import LiveFiles, live_files
 from warehouse.views.quality import quality_views
+from warehouse.views.retention import retention_views
 from warehouse.views.rollups import rollup_views
 from warehouse.views.state import state_views
 
@@ -85,6 +86,7 @@ VIEW_BUILDERS: list[ViewBuilder] = [
     state_views,
     rollup_views,
     quality_views,
+    retention_views,
 ]
 
 
