@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from tests.warehouse.marcus_tree import parquet_files
-from tests.warehouse.retention.conftest import NOW, QUERY, ROWS_PER_DAY, RetentionLake
+from tests.warehouse.retention.conftest import NOW, ROWS_PER_DAY, RetentionLake
 from warehouse.retention.run import retain
 from warehouse.store.lake import Lake
 
