@@ -89,6 +89,19 @@ class Settings(BaseSettings):
         description="The time policy-driven commands act at (retention, status, backups); "
         "default: the clock. For tests, demos and replaying years of policy",
     )
+    retention: dict[str, dict[str, int | None]] = Field(
+        default_factory=dict,
+        description="Retention ages in days over the defaults, per dataset (or quarantine, "
+        'default, dataset:rule), e.g. {"telemetry_events": {"delete": 120}}',
+    )
+    cold_url: str | None = Field(
+        default=None,
+        description="Cold tier: s3://bucket/prefix or a local directory; default <lake>/cold",
+    )
+    archive_url: str | None = Field(
+        default=None,
+        description="Archive, outside default views: s3://… or a directory; default <cold>/archive",
+    )
 
     @field_validator("now", mode="after")
     @classmethod
@@ -127,6 +140,16 @@ class Settings(BaseSettings):
         if self.catalog_url:
             return self.catalog_url
         return f"sqlite:///{self.lake.resolve() / 'catalog.db'}"
+
+    @property
+    def resolved_cold_url(self) -> str:
+        """The cold tier's URL, defaulting to the directory `cold` inside the lake."""
+        return self.cold_url or str(self.lake / "cold")
+
+    @property
+    def resolved_archive_url(self) -> str:
+        """The archive's URL, defaulting to `archive` under the cold tier's."""
+        return self.archive_url or f"{self.resolved_cold_url.rstrip('/')}/archive"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -180,8 +180,11 @@ def sql(
     max_rows: Annotated[int, typer.Option("--max-rows", help="Rows shown as a table")] = 100,
     lake: LakeOpt = None,
     catalog_url: CatalogOpt = None,
+    include_archive: Annotated[
+        bool, typer.Option("--include-archive", help="Read archived files too")
+    ] = False,
 ) -> None:
-    """Run DuckDB SQL over views of every dataset (committed data only)."""
+    """Run DuckDB SQL over views of every dataset (committed data only, in every tier)."""
     import duckdb
 
     from warehouse.store.catalog import Catalog
@@ -202,8 +205,9 @@ def sql(
         raise fail(str(exc)) from None
     # The pin keeps every file the views list on disk until the query's output is written.
     with Catalog(settings.resolved_catalog_url) as catalog, pinned(catalog, "seneca sql"):
-        db = open_views(catalog, Lake(settings.lake))
-        lock_session(db, Lake(settings.lake), out)
+        db = open_views(catalog, Lake(settings.lake), include_archive)
+        tiers = (settings.resolved_cold_url, settings.resolved_archive_url)
+        lock_session(db, Lake(settings.lake), out, tiers)
         try:
             relation = db.sql(query)
         except duckdb.Error as exc:
@@ -214,6 +218,36 @@ def sql(
             render.emit(relation, format, out, max_rows)
         except duckdb.Error as exc:
             raise fail(f"query failed: {exc}") from None
+
+
+@app.command()
+def retain(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing at all")
+    ] = False,
+    now: NowOpt = None,
+    lake: LakeOpt = None,
+    catalog_url: CatalogOpt = None,
+) -> None:
+    """Apply the retention policy: compact, move to cold and archive, delete; print the plan."""
+    from flows.cli.render import DatasetProgress
+    from warehouse.errors import SenecaError
+    from warehouse.progress import set_progress_sink
+    from warehouse.retention.run import retain as run_retention
+
+    settings = _settings(lake=lake, catalog_url=catalog_url, now=now)
+    sink = DatasetProgress()
+    set_progress_sink(None if dry_run else sink)
+    try:
+        with sink.progress:
+            result = run_retention(settings, dry_run=dry_run)
+    except SenecaError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        set_progress_sink(None)
+    render.retention_table(result)
+    if result.errors:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -220,7 +220,7 @@ def _load_old(db: duckdb.DuckDBPyConnection, lake: Lake, old: list[FileRecord]) 
     if not old:
         db.execute("CREATE TEMP TABLE old (ts TIMESTAMPTZ, _source VARCHAR, _line_hash UBIGINT)")
         return set()
-    paths = [str(lake.absolute(f.path)) for f in old]
+    paths = [lake.location(f.path) for f in old]
     db.execute(
         "CREATE TEMP TABLE old AS SELECT * FROM read_parquet(?, union_by_name = true)", [paths]
     )

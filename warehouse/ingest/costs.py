@@ -228,7 +228,7 @@ class CostsIngest:
         unless the database was replaced (its rowids restarted).
         """
         typed = window_events(conn, low, high)
-        events = [str(self.lake.absolute(f.path)) for f in self.catalog.live_files(TOKEN_EVENTS)]
+        events = [self.lake.location(f.path) for f in self.catalog.live_files(TOKEN_EVENTS)]
         if not typed.rows or not events:
             return
         schema = event_updates_schema()
@@ -241,7 +241,7 @@ class CostsIngest:
                 "_event_key": pa.array(typed.keys, pa.uint64()),
             }
         )
-        updates = [str(self.lake.absolute(f.path)) for f in self.catalog.live_files(EVENT_UPDATES)]
+        updates = [self.lake.location(f.path) for f in self.catalog.live_files(EVENT_UPDATES)]
         fields = [quote(f) for f in LATE_FIELDS]
         newest = (
             newest_updates_sql("$updates")
@@ -296,7 +296,7 @@ class CostsIngest:
         )
 
     def _committed_keys(self) -> set[int]:
-        paths = [str(self.lake.absolute(f.path)) for f in self.catalog.live_files(TOKEN_EVENTS)]
+        paths = [self.lake.location(f.path) for f in self.catalog.live_files(TOKEN_EVENTS)]
         if not paths:
             return set()
         with duckdb.connect() as db:
@@ -307,7 +307,7 @@ class CostsIngest:
         records = self.catalog.live_files(TOKEN_EVENTS, kind="quarantine")
         if not records:
             return set()
-        paths = [str(self.lake.absolute(f.path)) for f in records]
+        paths = [self.lake.location(f.path) for f in records]
         with duckdb.connect() as db:
             rows = db.execute("SELECT _line_hash FROM read_parquet(?)", [paths]).fetchall()
         return {int(r[0]) for r in rows}
@@ -409,7 +409,7 @@ class CostsIngest:
         A price row added, removed or changed at time T for (model, provider) reprices that
         model's events from T on, so the rollups of those hours are recomputed.
         """
-        events = [str(self.lake.absolute(f.path)) for f in self.catalog.live_files(TOKEN_EVENTS)]
+        events = [self.lake.location(f.path) for f in self.catalog.live_files(TOKEN_EVENTS)]
         if not events:
             return
         columns = "model, provider, effective_from_ts, " + ", ".join(
@@ -421,7 +421,7 @@ class CostsIngest:
             db.execute(f"CREATE TEMP TABLE new AS SELECT {columns} FROM new_prices")
             db.execute("CREATE TEMP TABLE old AS SELECT * FROM new WHERE false")
             if previous:
-                paths = [str(self.lake.absolute(f.path)) for f in previous]
+                paths = [self.lake.location(f.path) for f in previous]
                 db.execute(f"INSERT INTO old SELECT {columns} FROM read_parquet(?)", [paths])
             hours = db.execute(
                 """

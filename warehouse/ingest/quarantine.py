@@ -81,7 +81,7 @@ class QuarantineBuffer:
     def _known(self) -> set[tuple[str, int]]:
         if self.known is None:
             records = self.catalog.live_files(self.dataset, kind="quarantine")
-            paths = [str(self.lake.absolute(f.path)) for f in records]
+            paths = [self.lake.location(f.path) for f in records]
             rows = (
                 self.db.execute(
                     "SELECT source, _line_hash FROM read_parquet(?)", [paths]

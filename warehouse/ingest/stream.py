@@ -346,7 +346,7 @@ class BatchWriter:
             if date in self.loaded_dates:
                 continue
             self.loaded_dates.add(date)
-            paths = [str(self.lake.absolute(p)) for p in self.committed_by_date.get(date, [])]
+            paths = [self.lake.location(p) for p in self.committed_by_date.get(date, [])]
             if paths:
                 self.db.execute("INSERT INTO seen SELECT _line_hash FROM read_parquet(?)", [paths])
         before = self._count("SELECT count(*) FROM typed WHERE _reason IS NULL")

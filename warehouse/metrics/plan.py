@@ -124,3 +124,45 @@ def looked_up_hours(
                 continue
             found[(metric.name, dataset)] = {hour_of(r[0]) for r in rows}
     return found, failed, errors
+
+
+HOURLY_DROPPED = "metrics_hourly"  # the seal of a day whose hourly rollups retention deleted
+
+
+def keep_sealed(
+    plan: Plan, sealed: set[tuple[str, str]], metrics: Sequence[Metric] = METRICS
+) -> list[DirtyMark]:
+    """Take out of `plan` what would recompute buckets over raw data retention removed.
+
+    A metric's hour is left as it is when a dataset it reads was sealed that day (retention
+    deleted rows or files of it); a day whose hourly rollups were deleted is not refreshed at
+    all, since its daily and monthly buckets could only be rebuilt from nothing. Returns the
+    marks of those days: consumed without recomputing anything.
+    """
+    if not sealed:
+        return []
+    by_name = {m.name: m for m in metrics}
+    sealed_any = {day for _, day in sealed}
+
+    def frozen(hour: dt.datetime, name: str) -> bool:
+        day = hour.date().isoformat()
+        metric = by_name.get(name)
+        if metric is None or metric.clock != "data":
+            return False
+        if "*" in metric.invalidated_by:
+            return day in sealed_any
+        return any((d, day) in sealed for d in metric.invalidated_by)
+
+    for hour in list(plan.hours):
+        day = hour.date().isoformat()
+        if (HOURLY_DROPPED, day) in sealed:
+            del plan.hours[hour]
+            continue
+        plan.hours[hour] = {n for n in plan.hours[hour] if not frozen(hour, n)}
+        if not plan.hours[hour]:
+            del plan.hours[hour]
+    dropped: list[DirtyMark] = []
+    for mark_day in list(plan.marks):
+        if (HOURLY_DROPPED, mark_day.date().isoformat()) in sealed:
+            dropped += plan.marks.pop(mark_day)
+    return dropped

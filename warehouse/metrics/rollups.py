@@ -35,7 +35,7 @@ from warehouse.metrics.histogram import (
     rollup_from_key_counts_sql,
     rollup_from_rollups_sql,
 )
-from warehouse.metrics.plan import Plan, day_of, looked_up_hours, plan_refresh
+from warehouse.metrics.plan import Plan, day_of, keep_sealed, looked_up_hours, plan_refresh
 from warehouse.settings import Settings
 from warehouse.sources.datasets import STREAMS
 from warehouse.sources.typing_sql import literal
@@ -50,6 +50,7 @@ from warehouse.store.commit import (
     worker_id,
 )
 from warehouse.store.lake import Lake, new_batch_id
+from warehouse.store.objects import register_stores
 from warehouse.store.write import Target, copy_to_parquet, make_durable
 from warehouse.views.build import VIEW_BUILDERS
 from warehouse.views.live import LiveFiles, live_files
@@ -138,6 +139,7 @@ def refresh_rollups(
         looked_up, unresolved = _lookups(catalog, lake, marks, metrics, report)
         plan = plan_refresh(marks, times, metrics, looked_up, unresolved)
         plan.watermark = horizon
+        _consume_sealed(catalog, lease, keep_sealed(plan, catalog.sealed_days(), metrics))
         days = plan.days
         for start in range(0, len(days), days_per_batch):
             batch_days = days[start : start + days_per_batch]
@@ -159,6 +161,36 @@ def refresh_rollups(
     return report
 
 
+def _consume_sealed(catalog: Catalog, lease: Lease, marks: list[DirtyMark]) -> None:
+    """Consume the marks of days retention sealed: their buckets stay as they were."""
+    if marks:
+        batch = BatchCommit(new_batch_id(), ROLLUP_KIND, utcnow(), lease[1], ingested=False)
+        batch.consumed_marks = [m.id for m in marks]
+        commit(catalog, batch, lease)
+
+
+def day_lineage(
+    live: LiveFiles, days: Sequence[dt.datetime]
+) -> dict[tuple[str, str], frozenset[str]]:
+    """Rollup lineage of `days`: per raw dataset and day, the sha256s of its live files.
+
+    A file holds a day's rows when its partition is that day or that day's month (a compacted
+    month); the same rule retention's planner checks the lineage with.
+    """
+    lineage: dict[tuple[str, str], frozenset[str]] = {}
+    for dataset, records in live.by_dataset.items():
+        by_partition: dict[str, set[str]] = {}
+        for record in records:
+            if record.kind == "data":
+                by_partition.setdefault(record.partition, set()).add(record.sha256)
+        for day in days:
+            text = day.date().isoformat()
+            shas = by_partition.get(text, set()) | by_partition.get(text[:7], set())
+            if shas or (dataset, text) in lineage:
+                lineage[(dataset, text)] = frozenset(shas)
+    return lineage
+
+
 def remove_rollup_orphans(catalog: Catalog, lake: Lake) -> list[str]:
     """Delete rollup files no catalog row references (retired ones go to `collect_retired`).
 
@@ -175,6 +207,7 @@ def create_views(
 
     A view whose inputs do not exist yet is left out: its metrics report a missing source.
     """
+    register_stores(db, live.paths)
     for build in VIEW_BUILDERS:
         try:
             statements = build(catalog, lake, live)
@@ -319,6 +352,7 @@ class RollupBatch:
         batch = BatchCommit(self.batch_id, ROLLUP_KIND, utcnow(), self.lease[1], ingested=False)
         batch.files, batch.retired = self.added, self.retired
         batch.consumed_marks, batch.watermarks, batch.marks = consumed, watermarks, remarks
+        batch.lineage = day_lineage(live, day_keys)
         excluded = self.db.execute(
             "SELECT metric, CAST(sum(excluded) AS BIGINT) FROM fresh_hourly "
             "GROUP BY metric HAVING sum(excluded) > 0"
@@ -424,7 +458,7 @@ class RollupBatch:
         for name, (column, values) in (params or {}).items():
             self.db.execute(f"CREATE TEMP TABLE {name} ({column} TIMESTAMPTZ)")
             self.db.executemany(f"INSERT INTO {name} VALUES (?)", [(v,) for v in values])
-        paths = [str(self.lake.absolute(p)) for files in old.values() for p in files]
+        paths = [self.lake.location(p) for files in old.values() for p in files]
         source = rollup_files_sql(paths)
         self.db.execute(f"CREATE TEMP TABLE {table} AS {sql.replace('{old}', source)}")
 

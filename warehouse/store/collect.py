@@ -17,11 +17,14 @@ import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from warehouse.errors import CatalogError
+from warehouse.errors import CatalogError, LakeError
 from warehouse.settings import Settings
 from warehouse.store.catalog import Catalog, CollectionRun, Pin, RetiredFile, utcnow
 from warehouse.store.lake import Lake
+from warehouse.store.objects import ObjectStore, open_store
+from warehouse.store.write import io_cause
 
 # A pin whose holder cannot be checked (another host) stops counting this long after it was taken.
 PIN_SECONDS = 6 * 3600
@@ -89,9 +92,41 @@ def plan_collection(
     return CollectionPlan(collect, pinned, waiting)
 
 
-def delete_file(lake: Lake, relative: str) -> None:
-    """Delete one retired lake file: the only place the collector removes anything."""
-    lake.absolute(relative).unlink(missing_ok=True)
+def delete_file(lake: Lake, path: str) -> None:
+    """Delete one retired file of any tier: the only place the collector removes anything.
+
+    `path` is lake-relative (hot, warm), absolute (a local cold tier) or an `s3://` URL.
+    """
+    if path.startswith("s3://"):
+        store = open_store("s3://" + path[len("s3://") :].split("/")[0])
+        try:
+            store.fs.rm(path[len("s3://") :])
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - s3fs/botocore errors become one OSError
+            raise OSError(io_cause(exc)) from None
+        return
+    lake.absolute(path).unlink(missing_ok=True)
+
+
+def remove_store_orphans(store: ObjectStore, referenced: set[str]) -> list[str]:
+    """Delete Parquet objects under `store` that no catalog row references; their URLs.
+
+    Only call this holding the retention lease: an upload in progress is not referenced yet.
+    """
+    removed: list[str] = []
+    try:
+        found = store.fs.find(store.root) if store.fs.exists(store.root) else []
+    except Exception as exc:  # noqa: BLE001 - an unreachable store is one line
+        raise LakeError(store.url, f"not listed: {io_cause(exc)}") from None
+    for path in found:
+        if not str(path).endswith(".parquet"):
+            continue
+        url = f"s3://{path}" if store.is_remote else str(path)
+        if url not in referenced:
+            delete_file(Lake(Path("/")), url)
+            removed.append(url)
+    return removed
 
 
 def collect_retired(
@@ -117,7 +152,9 @@ def collect_retired(
         try:
             delete_file(lake, file.path)
         except OSError as exc:
-            result.errors.append(f"{lake.absolute(file.path)}: not collected: {exc.strerror}")
+            result.errors.append(
+                f"{lake.location(file.path)}: not collected: {exc.strerror or exc}"
+            )
             continue
         deleted.append(file)
     # The rows go after the files: a crash in between leaves rows whose files are gone, which

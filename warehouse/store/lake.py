@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TIERS = ("hot", "warm")
+INGESTED = ("hot", "quarantine")  # the areas ingest and backfill write; retention writes warm
 QUARANTINE = "quarantine"
 ROLLUPS = "rollups"
 
@@ -40,11 +41,28 @@ class Lake:
         return self.dataset_dir(tier, dataset) / f"{key}={partition}"
 
     def dataset_dirs(self, dataset: str) -> Iterator[Path]:
-        """The existing directories of a dataset's files: each tier and its quarantine."""
-        for tier in (*TIERS, QUARANTINE):
+        """The existing directories ingest writes a dataset's files to: hot and quarantine.
+
+        Warm files are retention's: only its janitor, under its lease, clears their orphans.
+        """
+        for tier in INGESTED:
             candidate = self.dataset_dir(tier, dataset)
             if candidate.is_dir():
                 yield candidate
+
+    def warm_dir(self, dataset: str, kind: str, partition: str) -> Path:
+        """Directory of a compacted partition: `<lake>/warm[/quarantine]/<dataset>/date=<p>`."""
+        base = self.root / "warm" / QUARANTINE if kind == QUARANTINE else self.root / "warm"
+        return base / dataset / f"date={partition}"
+
+    @property
+    def warm_root(self) -> Path:
+        """Directory holding every warm file."""
+        return self.root / "warm"
+
+    def location(self, path: str) -> str:
+        """Where DuckDB reads a catalog path: a URL as it is, a lake path made absolute."""
+        return path if "://" in path else str(self.root / path)
 
     @property
     def rollups_dir(self) -> Path:

@@ -8,6 +8,7 @@ which botocore under s3fs reads itself.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,21 @@ def _endpoint_kwargs() -> dict[str, str]:
     # registered filesystem on the same endpoint whatever botocore version resolves.
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     return {"endpoint_url": endpoint} if endpoint else {}
+
+
+def register_stores(db: Any, paths: Iterable[str]) -> None:
+    """Let a DuckDB connection read the `s3://` files among `paths` through s3fs.
+
+    DuckDB's own httpfs cannot be installed offline; a registered fsspec filesystem serves its
+    protocol for every bucket, with the same AWS_* configuration as `open_store`.
+    """
+    if any(p.startswith("s3://") for p in paths) and "s3" not in _registered(db):
+        bucket = next(p for p in paths if p.startswith("s3://"))[len("s3://") :].split("/")[0]
+        db.register_filesystem(open_store(f"s3://{bucket}").fs)
+
+
+def _registered(db: Any) -> set[str]:
+    try:
+        return {str(name) for name in db.list_filesystems()}
+    except Exception:  # noqa: BLE001 - an older DuckDB without the listing registers again
+        return set()

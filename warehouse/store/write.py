@@ -12,10 +12,11 @@ import datetime as dt
 import errno
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import pyarrow as pa
@@ -25,6 +26,7 @@ import pyarrow.parquet as pq
 from warehouse.errors import LakeError
 from warehouse.store.catalog import FileRecord
 from warehouse.store.lake import QUARANTINE, Lake
+from warehouse.store.objects import ObjectStore
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,15 @@ def _writing(path: Path) -> Iterator[None]:
         raise LakeError(path, cause) from None
 
 
+def replace_export(table: pa.Table, target: Path) -> Path:
+    """Rewrite a report export (not a lake file: no catalog row) atomically, zstd Parquet."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    pq.write_table(table, staging, compression="zstd")
+    os.replace(staging, target)
+    return target
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -256,3 +267,62 @@ def _stat_time(text: object) -> dt.datetime | None:
 
 def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+# -- object storage (cold tier, archive) ------------------------------------------------------
+
+
+def store_key_path(store: ObjectStore, url: str) -> str:
+    """The filesystem path of a catalog URL (or absolute path) inside `store`."""
+    return url[len("s3://") :] if url.startswith("s3://") else url
+
+
+def copy_object(
+    read: Callable[[], BinaryIO], store: ObjectStore, key: str, sha256: str, label: str
+) -> str:
+    """Copy the bytes `read()` opens to `key` in `store`; their sha256 must be `sha256`.
+
+    The source is hashed while it is copied, so a source already damaged is refused before
+    any later step can trust the copy. Returns the URL the catalog records.
+    """
+    url = store.url_of(key)
+    target = store.path(key)
+    digest = hashlib.sha256()
+    try:
+        with read() as source, store.fs.open(target, "wb") as sink:
+            for block in iter(lambda: source.read(8 << 20), b""):
+                digest.update(block)
+                sink.write(block)
+    except Exception as exc:  # noqa: BLE001 - s3fs/botocore errors are not all OSError
+        raise LakeError(url, f"not copied from {label}: {io_cause(exc)}") from None
+    if digest.hexdigest() != sha256:
+        _remove_object(store, target)
+        raise LakeError(label, "its sha256 differs from the catalog's; it was not copied")
+    return url
+
+
+def verify_object(store: ObjectStore, url: str, sha256: str, rows: int) -> None:
+    """Re-read an object: its sha256 and Parquet row count must match, or LakeError."""
+    path = store_key_path(store, url)
+    digest = hashlib.sha256()
+    try:
+        with store.fs.open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(8 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != sha256:
+            raise LakeError(url, "re-read sha256 differs from the file written; nothing removed")
+        with store.fs.open(path, "rb") as handle:
+            found = pq.ParquetFile(handle).metadata.num_rows
+    except LakeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - s3fs/botocore/arrow errors are not all OSError
+        raise LakeError(url, f"not verified: {io_cause(exc)}") from None
+    if found != rows:
+        raise LakeError(url, f"re-read {found} rows where {rows} were written; nothing removed")
+
+
+def _remove_object(store: ObjectStore, path: str) -> None:
+    try:
+        store.fs.rm(path)
+    except Exception:  # noqa: BLE001 - an orphan left is cleared by the retention janitor
+        pass

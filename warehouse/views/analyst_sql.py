@@ -178,10 +178,23 @@ def _refused(what: str) -> WriteRefused:
     return WriteRefused(f"seneca sql is read-only: {what} is not run here {_READS_HINT}")
 
 
-def lock_session(db: duckdb.DuckDBPyConnection, lake: Lake, out: Path | None = None) -> None:
-    """Confine `db` to reading the lake (and writing `out`), then lock its configuration."""
-    readable = sorted({f"{lake.root.absolute()}/", f"{lake.root.resolve()}/"})
-    db.execute("SET allowed_directories = ?", [readable])
+def lock_session(
+    db: duckdb.DuckDBPyConnection,
+    lake: Lake,
+    out: Path | None = None,
+    tiers: tuple[str, ...] = (),
+) -> None:
+    """Confine `db` to reading the lake and its tiers' URLs (and writing `out`), then lock it.
+
+    `tiers` are the cold and archive locations: local directories or `s3://` prefixes.
+    """
+    readable = {f"{lake.root.absolute()}/", f"{lake.root.resolve()}/"}
+    for url in tiers:
+        if "://" in url:
+            readable.add(f"{url.rstrip('/')}/")
+        else:
+            readable.update(f"{p}/" for p in _both_forms(Path(url)))
+    db.execute("SET allowed_directories = ?", [sorted(readable)])
     if out is not None:
         # DuckDB writes a Parquet result to tmp_<name> beside it, then renames it into place.
         writable = {p for f in (out, out.with_name(f"tmp_{out.name}")) for p in _both_forms(f)}

@@ -17,10 +17,12 @@ from warehouse.sources.typing_sql import QUARANTINE_SCHEMA, arrow_schema, litera
 from warehouse.store.catalog import Catalog, FileRecord
 from warehouse.store.collect import pin_views_file, pinned
 from warehouse.store.lake import Lake
+from warehouse.store.objects import register_stores
 from warehouse.store.write import io_cause
 from warehouse.views.costs import cost_views
 from warehouse.views.live import LiveFiles, live_files
 from warehouse.views.quality import quality_views
+from warehouse.views.retention import retention_views
 from warehouse.views.rollups import rollup_views
 from warehouse.views.state import state_views
 
@@ -41,7 +43,7 @@ def _empty_select(schema: pa.Schema) -> str:
 
 
 def _file_list(lake: Lake, records: Sequence[FileRecord]) -> str:
-    return "[" + ", ".join(literal(str(lake.absolute(r.path))) for r in records) + "]"
+    return "[" + ", ".join(literal(lake.location(r.path)) for r in records) + "]"
 
 
 def stream_view_sql(lake: Lake, dataset: StreamDataset, records: Sequence[FileRecord]) -> str:
@@ -84,20 +86,29 @@ VIEW_BUILDERS: list[ViewBuilder] = [
     state_views,
     rollup_views,
     quality_views,
+    retention_views,
 ]
 
 
-def view_statements(catalog: Catalog, lake: Lake) -> list[str]:
+def view_statements(catalog: Catalog, lake: Lake, live: LiveFiles | None = None) -> list[str]:
     """Every CREATE VIEW / CREATE MACRO statement of the query layer, from the catalog."""
-    live = live_files(catalog)
+    live = live or live_files(catalog)
     return [statement for build in VIEW_BUILDERS for statement in build(catalog, lake, live)]
 
 
-def open_views(catalog: Catalog, lake: Lake) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB session (UTC) with a view per dataset, reading committed files only."""
+def open_views(
+    catalog: Catalog, lake: Lake, include_archive: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB session (UTC) with a view per dataset, reading committed files only.
+
+    Files in every tier are read where they are: cold ones through the object store's
+    filesystem registered on the session; archived ones only with `include_archive`.
+    """
     db = duckdb.connect()
     db.execute("SET TimeZone = 'UTC'")
-    for statement in view_statements(catalog, lake):
+    live = live_files(catalog, include_archive)
+    register_stores(db, live.paths)
+    for statement in view_statements(catalog, lake, live):
         db.execute(statement)
     return db
 

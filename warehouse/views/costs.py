@@ -47,7 +47,7 @@ COST_USD_SQL = """COALESCE(
 
 
 def _files(lake: Lake, records: Sequence[FileRecord]) -> str:
-    return "[" + ", ".join(literal(str(lake.absolute(r.path))) for r in records) + "]"
+    return "[" + ", ".join(literal(lake.location(r.path)) for r in records) + "]"
 
 
 def _typed_nulls(columns: Sequence[tuple[str, str]]) -> str:

@@ -106,7 +106,7 @@ def rollup_files_sql(paths: Sequence[str]) -> str:
 
 def _grain_source(lake: Lake, records: Sequence[FileRecord]) -> str:
     files = [r for r in records if r.kind == ROLLUP_KIND]
-    return rollup_files_sql([str(lake.absolute(r.path)) for r in files])
+    return rollup_files_sql([lake.location(r.path) for r in files])
 
 
 def _metrics_values() -> str:

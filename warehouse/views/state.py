@@ -40,7 +40,7 @@ _EMPTY_HISTORY = (
 def state_history_sql(lake: Lake, records: Sequence[FileRecord]) -> str:
     """SELECT of `state_history`: every version with its derived `valid_to`."""
     if records:
-        files = "[" + ", ".join(literal(str(lake.absolute(r.path))) for r in records) + "]"
+        files = "[" + ", ".join(literal(lake.location(r.path)) for r in records) + "]"
         base = f"SELECT * FROM read_parquet({files})"
     else:
         base = _EMPTY_HISTORY

@@ -7,9 +7,10 @@ from warehouse.store.catalog.files import Files
 from warehouse.store.catalog.leases import Leases
 from warehouse.store.catalog.pins import Pins
 from warehouse.store.catalog.quality import Quality
+from warehouse.store.catalog.retention import Retention
 from warehouse.store.catalog.rollups import Rollups
 from warehouse.store.catalog.runs import Runs
 
 
-class Catalog(Leases, Commits, Files, Runs, Rollups, Quality, Pins):
+class Catalog(Leases, Commits, Files, Runs, Rollups, Quality, Pins, Retention):
     """Reads and commits catalog state through SQLAlchemy (SQLite or PostgreSQL)."""

@@ -20,6 +20,7 @@ from warehouse.store.catalog.records import (
     StateKey,
     utcnow,
 )
+from warehouse.store.catalog.retention import apply_lineage, apply_retention
 from warehouse.store.catalog.schema import (
     batches,
     catalog_version,
@@ -106,6 +107,9 @@ class Commits(CatalogEngine):
                     [{"dataset": d, "hour": h, "batch_id": batch.batch_id} for d, h in marks],
                 )
             _consume_marks(conn, batch.consumed_marks)
+            apply_lineage(conn, batch.lineage)
+            if batch.retention is not None:
+                apply_retention(conn, batch.retention, now)
             for name, value in batch.watermarks.items():
                 conn.execute(rollup_state.delete().where(rollup_state.c.name == name))
                 conn.execute(rollup_state.insert().values(name=name, value=value))

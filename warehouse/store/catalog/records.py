@@ -85,6 +85,47 @@ class BatchCommit:
     # An ingest batch gets a `batches` row: quality validates it, status counts it and
     # commit-time metrics see it. A rollup refresh is none of these; its files carry its id.
     ingested: bool = True
+    # Rollup lineage entries to replace, (dataset, day) → sha256s (empty: forget the entry),
+    # and what a retention action records with its files (see `RetentionChange`).
+    lineage: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    retention: RetentionChange | None = None
+
+
+@dataclass(frozen=True)
+class RetentionEntry:
+    """One applied retention action, as the retention log shows it."""
+
+    run_id: str
+    policy_time: dt.datetime
+    action: str
+    dataset: str
+    kind: str
+    tier_from: str
+    tier_to: str
+    partition: str
+    files: int
+    rows_before: int
+    rows_after: int
+    bytes_before: int
+    bytes_after: int
+    sha256: str | None
+    sources: tuple[tuple[str, str], ...]  # (path, sha256) of the files the action read
+    target: str | None
+
+
+@dataclass
+class RetentionChange:
+    """What a retention commit records besides its files: its log row, seals, clearances."""
+
+    entry: RetentionEntry
+    seals: list[tuple[str, str, str]] = field(default_factory=list)  # (dataset, day, reason)
+    cleared: list[tuple[str, str]] = field(default_factory=list)  # (sha256, rule)
+    # Rollup lineage moving from rewritten files (their sha256s) to the file written from them.
+    carry: tuple[frozenset[str], str] | None = None
+    # Checked inside the commit: these (dataset, day) have no dirty marks, these batches are
+    # validated. A mark or batch that arrived since the plan makes the commit refuse.
+    clean_days: list[tuple[str, str]] = field(default_factory=list)
+    checked_batches: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

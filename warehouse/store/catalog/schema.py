@@ -71,7 +71,7 @@ files = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("dataset", sa.String(64), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),  # data | quarantine
-    sa.Column("tier", sa.String(8), nullable=False),  # hot | warm | cold
+    sa.Column("tier", sa.String(8), nullable=False),  # hot | warm | cold | archive
     sa.Column("partition", sa.String(32), nullable=False),
     sa.Column("path", sa.Text, nullable=False, unique=True),
     sa.Column("rows", sa.BigInteger, nullable=False),
@@ -203,4 +203,58 @@ quality_results = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("checked_at", UTCDateTime, nullable=False),
     sa.Index("ix_quality_results_dataset_checked", "dataset", "checked_at"),
+)
+
+# Rollup lineage: the sha256s of the live raw files each (dataset, day) was last rolled up from,
+# one row per file. Written by the rollup refresh's commit; carried over to the new file when
+# retention rewrites files (same rows), so raw files are deleted only when the rollups of their
+# days were built from exactly them.
+rollup_lineage = sa.Table(
+    "rollup_lineage",
+    metadata,
+    sa.Column("dataset", sa.String(64), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("sha256", sa.String(64), primary_key=True),
+)
+
+# Days whose raw rows retention removed (dataset), or whose hourly rollups it dropped
+# (metrics_hourly): a rollup refresh never recomputes them, so no aggregate is lost.
+retention_seals = sa.Table(
+    "retention_seals",
+    metadata,
+    sa.Column("dataset", sa.String(64), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("reason", sa.String(64), nullable=False),
+)
+
+# Files known to hold no rows of a row rule (by content: the same sha256 in another tier too).
+row_rule_cleared = sa.Table(
+    "row_rule_cleared",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("rule", sa.String(64), primary_key=True),
+)
+
+# One row per retention action applied: what, where from and to, how much, and its checksum.
+retention_actions = sa.Table(
+    "retention_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), nullable=False, index=True),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+    sa.Column("policy_time", UTCDateTime, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("dataset", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("tier_from", sa.String(8), nullable=False),
+    sa.Column("tier_to", sa.String(8), nullable=False),
+    sa.Column("partition", sa.String(32), nullable=False),
+    sa.Column("files", sa.Integer, nullable=False),
+    sa.Column("rows_before", sa.BigInteger, nullable=False),
+    sa.Column("rows_after", sa.BigInteger, nullable=False),
+    sa.Column("bytes_before", sa.BigInteger, nullable=False),
+    sa.Column("bytes_after", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("sources", sa.Text, nullable=False),  # JSON: [[path, sha256], ...]
+    sa.Column("target", sa.Text, nullable=True),
 )

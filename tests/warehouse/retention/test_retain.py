@@ -1,0 +1,117 @@
+"""Retention on a real lake: tiers, the same answers before and after, dry runs, the log."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from tests.warehouse.marcus_tree import parquet_files
+from tests.warehouse.retention.conftest import NOW, ROWS_PER_DAY, RetentionLake
+from warehouse.retention.run import retain
+from warehouse.store.lake import Lake
+
+KEEP_ALL = {"conversation_events": {"delete": None, "archive": None}}
+NO_ROW_RULES = {"conversation_events:debug": {"delete": 100_000}}
+
+
+def lake_digest(root: Path) -> str:
+    """sha256 over every file's path and bytes under `root` (the catalog among them)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def lake_relative(rlake: RetentionLake, path: str) -> str:
+    return Path(path).relative_to(rlake.lake).as_posix()
+
+
+def test_moves_keep_every_answer_and_reach_every_tier(rlake: RetentionLake) -> None:
+    before = rlake.query()
+    settings = rlake.at(retention={**KEEP_ALL, **NO_ROW_RULES})
+    result = retain(settings)
+    assert result.errors == [] and result.skipped is None
+    assert rlake.query() == before
+    assert rlake.tiers() == {"hot": 2, "warm": 1, "cold": 3}
+    # One month file from the two warm days, sorted by ts, zstd.
+    warm = [f for f in rlake.catalog.live_files("conversation_events") if f.tier == "warm"]
+    assert [f.partition for f in warm] == ["2026-04"] and warm[0].rows == 2 * ROWS_PER_DAY
+    path = Lake(rlake.lake).absolute(warm[0].path)
+    table = pq.read_table(path)
+    assert table["ts"].to_pylist() == sorted(table["ts"].to_pylist())
+    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+    cold = [f for f in rlake.catalog.live_files("conversation_events") if f.tier == "cold"]
+    assert all(f.path.startswith(str(rlake.lake / "cold")) for f in cold)
+    # Nothing but the live files is left on disk: the sources were collected.
+    live = {f.path for f in rlake.catalog.live_files(kind=None)}
+    on_disk = {p for p in parquet_files(rlake.lake) if not p.startswith("reports/")}
+    assert on_disk == {p if not p.startswith("/") else lake_relative(rlake, p) for p in live}
+    # Planning again finds nothing: the run reached the policy's fixed point.
+    assert retain(settings, dry_run=True).planned == []
+    assert retain(settings).done == []
+
+
+def test_policy_deletes_rows_and_files_by_their_own_dates(rlake: RetentionLake) -> None:
+    before = rlake.query()
+    result = retain(rlake.at())
+    assert result.errors == []
+    after = rlake.query()
+    expected = [
+        r
+        for r in before
+        if (NOW - r[0]).days < 7 * 365  # archived past 7 years, deleted past 10
+        and not (r[2] == "debug" and (NOW - r[0]).days >= 7)  # debug rows past 7 days
+    ]
+    assert after == expected
+    assert rlake.tiers() == {"hot": 2, "warm": 1, "cold": 1, "archive": 1}
+    # The archive is outside the default views, and in them with include_archive.
+    archived = rlake.query(include_archive=True)
+    assert len(archived) == len(after) + 3 * ROWS_PER_DAY // 4
+    actions = {(r["action"], r["tier_from"], r["tier_to"]) for r in rlake.catalog.retention_log()}
+    assert {
+        ("deleterows", "hot", "hot"),
+        ("compact", "hot", "warm"),
+        ("upload", "warm", "cold"),
+        ("archive", "cold", "archive"),
+        ("delete", "hot", "deleted"),
+    } <= actions
+    log = rlake.query(
+        "SELECT action, dataset, rows_before, rows_after, length(sha256) FROM retention_log "
+        "WHERE action = 'deleterows' ORDER BY partition LIMIT 1"
+    )
+    assert log == [("deleterows", "conversation_events", ROWS_PER_DAY, 30, 64)]
+
+
+def test_dry_run_changes_nothing_at_all(rlake: RetentionLake) -> None:
+    settings = rlake.at()
+    rlake.catalog.dispose()
+    before = lake_digest(rlake.base)
+    result = retain(settings, dry_run=True)
+    assert lake_digest(rlake.base) == before
+    kinds = {(a.what, a.tier_from, a.tier_to) for a in result.planned}
+    assert ("archive", "cold", "archive") in kinds and ("compact", "hot", "warm") in kinds
+    # The plan it printed is what a real run then applies.
+    applied = retain(settings)
+    assert sorted((a.what, a.dataset) for a in applied.done) == sorted(
+        (a.what, a.dataset) for a in result.planned
+    )
+
+
+def test_a_corrupted_warm_file_is_never_copied(rlake: RetentionLake) -> None:
+    settings = rlake.at(retention=KEEP_ALL)
+    retain(rlake.at(now=NOW.replace(year=2025), retention=KEEP_ALL))  # compact, not yet upload
+    warm = [f for f in rlake.catalog.live_files("conversation_events") if f.tier == "warm"]
+    target = next(f for f in warm if f.partition.startswith("2025-05"))
+    path = Lake(rlake.lake).absolute(target.path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    result = retain(settings)
+    assert len(result.errors) == 1 and "sha256 differs" in result.errors[0]
+    assert str(path) in result.errors[0]
+    assert target.path in {f.path for f in rlake.catalog.live_files("conversation_events")}
+    copied = {p.name for p in (rlake.lake / "cold").rglob("*.parquet")}
+    assert Path(target.path).name not in copied

@@ -1,0 +1,1 @@
+"""Retention: the policy, a pure planner of tier moves and deletions, and their executor."""
