@@ -7,15 +7,18 @@ or DuckDB is imported inside the commands that use it, so `seneca sql` starts qu
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import tempfile
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from flows.cli import render
+from flows.cli.options import CatalogOpt, LakeOpt, MarcusHome, MarcusRoot, NowOpt, with_settings
 from flows.cli.render import OutputFormat, fail
 from flows.cli.runtime import prepare_prefect, run_flow
 from warehouse.settings import Settings, load_settings
@@ -28,27 +31,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-MarcusRoot = Annotated[
-    Path | None,
-    typer.Option("--marcus-root", help="Marcus checkout/working dir [SENECA_MARCUS_ROOT]"),
-]
-MarcusHome = Annotated[
-    Path | None, typer.Option("--marcus-home", help="Marcus's ~/.marcus dir [SENECA_MARCUS_HOME]")
-]
-LakeOpt = Annotated[Path | None, typer.Option("--lake", help="Lake root directory [SENECA_LAKE]")]
-CatalogOpt = Annotated[
-    str | None,
-    typer.Option("--catalog-url", help="SQLAlchemy URL of the catalog [SENECA_CATALOG_URL]"),
-]
-
-NowOpt = Annotated[
-    dt.datetime | None,
-    typer.Option(
-        "--now",
-        help="Act as if it were this time (UTC unless an offset is given) [SENECA_NOW]",
-        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"],
-    ),
-]
+# The settings flags live in flows.cli.options; these names stay importable from here.
+__all__ = ["CatalogOpt", "LakeOpt", "MarcusHome", "MarcusRoot", "NowOpt", "app", "with_settings"]
 
 
 def _settings(
@@ -86,19 +70,16 @@ def _lifecycle(settings: Settings) -> None:
 
 
 @app.command()
+@with_settings
 def ingest(
+    settings: Settings,
     dataset: Annotated[
         list[str] | None, typer.Option("--dataset", "-d", help="Only this stream (repeatable)")
     ] = None,
-    marcus_root: MarcusRoot = None,
-    marcus_home: MarcusHome = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
 ) -> None:
     """Run one incremental ingest of the Marcus streams."""
     from warehouse.ingest.registry import ingest_unit_names
 
-    settings = _settings(marcus_root, marcus_home, lake, catalog_url)
     known = ingest_unit_names()
     for name in dataset or []:
         if name not in known:
@@ -107,14 +88,10 @@ def ingest(
 
 
 @app.command()
-def run(
-    marcus_root: MarcusRoot = None,
-    marcus_home: MarcusHome = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
-) -> None:
+@with_settings(now=True)
+def run(settings: Settings) -> None:
     """Run the main job (the lifecycle flow) once."""
-    _lifecycle(_settings(marcus_root, marcus_home, lake, catalog_url))
+    _lifecycle(settings)
 
 
 @app.command()
@@ -173,24 +150,21 @@ def demo(
 
 
 @app.command()
+@with_settings
 def sql(
+    settings: Settings,
     query: Annotated[str, typer.Argument(help="DuckDB SQL over the lake's views")],
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results here")] = None,
     max_rows: Annotated[int, typer.Option("--max-rows", help="Rows shown as a table")] = 100,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
 ) -> None:
     """Run DuckDB SQL over views of every dataset (committed data only)."""
     import duckdb
 
-    from warehouse.store.catalog import Catalog
-    from warehouse.store.collect import pinned
+    from warehouse.notebook import LakeSession, QueryFailed
     from warehouse.store.lake import Lake
-    from warehouse.views.analyst_sql import WriteRefused, lock_session, refuse_out, refuse_writes
-    from warehouse.views.build import open_views
+    from warehouse.views.analyst_sql import WriteRefused, refuse_out, refuse_writes
 
-    settings = _settings(lake=lake, catalog_url=catalog_url)
     if format is OutputFormat.parquet and out is None:
         raise fail("--format parquet needs --out FILE", 2)
     try:
@@ -200,14 +174,12 @@ def sql(
         raise fail(f"query failed: {exc}") from None
     except WriteRefused as exc:
         raise fail(str(exc)) from None
-    # The pin keeps every file the views list on disk until the query's output is written.
-    with Catalog(settings.resolved_catalog_url) as catalog, pinned(catalog, "seneca sql"):
-        db = open_views(catalog, Lake(settings.lake))
-        lock_session(db, Lake(settings.lake), out)
+    # The session's pin keeps every file the views list on disk until the output is written.
+    with LakeSession(settings, "seneca sql", out) as session:
         try:
-            relation = db.sql(query)
-        except duckdb.Error as exc:
-            raise fail(f"query failed: {exc}") from None
+            relation = session.relation(query)
+        except QueryFailed as exc:
+            raise fail(str(exc)) from None
         if relation is None:
             return
         try:
@@ -216,24 +188,46 @@ def sql(
             raise fail(f"query failed: {exc}") from None
 
 
+class StatusFormat(StrEnum):
+    """How `seneca status` prints."""
+
+    table = "table"
+    json = "json"
+
+
 @app.command()
-def status(lake: LakeOpt = None, catalog_url: CatalogOpt = None) -> None:
-    """Per dataset: rows, bytes, files, newest record, lag, quarantine; the last run per flow."""
+@with_settings(now=True)
+def status(
+    settings: Settings,
+    format: Annotated[
+        StatusFormat, typer.Option("--format", "-f", help="table, or json for scripts")
+    ] = StatusFormat.table,
+) -> None:
+    """Per dataset: rows, bytes, files, newest record, lag, quarantine; the last run per flow.
+
+    Exits 1 when a dataset is past its critical lag or a flow's last run failed.
+    """
     from warehouse.runs.status import lake_status
+    from warehouse.runs.status_sections import status_report
 
-    settings = _settings(lake=lake, catalog_url=catalog_url)
-    render.status_tables(settings, lake_status(settings), dt.datetime.now(dt.UTC))
+    report = status_report(settings)
+    if format is StatusFormat.json:
+        typer.echo(json.dumps(report.document(), indent=1))
+    else:
+        render.status_tables(settings, lake_status(settings), report.checked_at)
+        for alert in report.alerts:
+            render.error(alert)
+    if not report.healthy:
+        raise typer.Exit(1)
 
 
 @app.command()
+@with_settings
 def backfill(
+    settings: Settings,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="The stream to rebuild")],
     since: Annotated[str, typer.Option("--since", help="Range start (inclusive), e.g. 2026-06-02")],
     until: Annotated[str, typer.Option("--until", help="Range end (exclusive)")],
-    marcus_root: MarcusRoot = None,
-    marcus_home: MarcusHome = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
 ) -> None:
     """Rebuild a stream's date partitions in [since, until) from its sources, atomically."""
     from warehouse.sources.datasets import STREAMS
@@ -247,7 +241,6 @@ def backfill(
         if value is None:
             raise fail(f"{flag} {text!r} is not a timestamp (e.g. 2026-06-02T14:00:00Z)", 2)
     assert start is not None and end is not None
-    settings = _settings(marcus_root, marcus_home, lake, catalog_url)
     outcome = run_flow(settings, "flows.backfill:backfill", dataset, start, end, settings)
     render.exit_if_nothing_to_show(outcome)
     render.backfill_table(outcome.result, dataset, start, end)
@@ -255,25 +248,20 @@ def backfill(
 
 
 @app.command()
-def serve(
-    marcus_root: MarcusRoot = None,
-    marcus_home: MarcusHome = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
-) -> None:
+@with_settings
+def serve(settings: Settings) -> None:
     """Serve every deployment with its schedule against PREFECT_API_URL until stopped."""
-    settings = _settings(marcus_root, marcus_home, lake, catalog_url)
     if not os.environ.get("PREFECT_API_URL"):
         raise fail("PREFECT_API_URL is not set: start `prefect server start` and point to it", 2)
     # Flow runs are subprocesses: they must see the same lake settings as this process.
     for name, value in (
-        ("SENECA_MARCUS_ROOT", marcus_root),
-        ("SENECA_MARCUS_HOME", marcus_home),
-        ("SENECA_LAKE", lake),
-        ("SENECA_CATALOG_URL", catalog_url),
+        ("SENECA_MARCUS_ROOT", settings.marcus_root),
+        ("SENECA_MARCUS_HOME", settings.marcus_home),
+        ("SENECA_LAKE", settings.lake),
+        ("SENECA_CATALOG_URL", settings.catalog_url),
     ):
         if value is not None:
-            os.environ[name] = str(Path(value).resolve()) if isinstance(value, Path) else value
+            os.environ[name] = str(value.resolve()) if isinstance(value, Path) else value
     prepare_prefect(settings)
     from deployments.serve import DEPLOYMENTS, missing_flows, serve_all, served_flows
 
@@ -286,17 +274,14 @@ def serve(
 
 
 @app.command()
+@with_settings
 def check(
+    settings: Settings,
     report: Annotated[
         Path | None, typer.Option("--report", help="Also write a self-contained HTML page")
     ] = None,
-    marcus_root: MarcusRoot = None,
-    marcus_home: MarcusHome = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
 ) -> None:
     """Validate the batches committed since the last check; exit 1 on a critical failure."""
-    settings = _settings(marcus_root, marcus_home, lake, catalog_url)
     outcome = run_flow(settings, "flows.quality:quality", settings)
     render.exit_if_nothing_to_show(outcome)
     render.quality_table(outcome.result)
@@ -313,13 +298,13 @@ def check(
 
 
 @app.command()
+@with_settings
 def rollup(
+    settings: Settings,
     tz: Annotated[
         str | None,
         typer.Option("--tz", help="Also show each metric's last 7 days by day in this time zone"),
     ] = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
 ) -> None:
     """Refresh the hourly, daily and monthly rollups of the hours new batches touched."""
     import zoneinfo
@@ -330,7 +315,6 @@ def rollup(
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             message = f"--tz: unknown time zone {tz!r} (use an IANA name like Europe/Paris)"
             raise fail(message, 2) from None
-    settings = _settings(lake=lake, catalog_url=catalog_url)
     outcome = run_flow(settings, "flows.rollup:rollup", settings)
     render.exit_if_nothing_to_show(outcome)
     render.rollup_lines(outcome.result)

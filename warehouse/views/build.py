@@ -87,17 +87,22 @@ VIEW_BUILDERS: list[ViewBuilder] = [
 ]
 
 
-def view_statements(catalog: Catalog, lake: Lake) -> list[str]:
-    """Every CREATE VIEW / CREATE MACRO statement of the query layer, from the catalog."""
-    live = live_files(catalog)
+def view_statements(catalog: Catalog, lake: Lake, live: LiveFiles | None = None) -> list[str]:
+    """Every CREATE VIEW / CREATE MACRO statement of the query layer, from the catalog.
+
+    `live` is the catalog's live files when the caller read them already (to scan the same ones).
+    """
+    live = live if live is not None else live_files(catalog)
     return [statement for build in VIEW_BUILDERS for statement in build(catalog, lake, live)]
 
 
-def open_views(catalog: Catalog, lake: Lake) -> duckdb.DuckDBPyConnection:
+def open_views(
+    catalog: Catalog, lake: Lake, live: LiveFiles | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB session (UTC) with a view per dataset, reading committed files only."""
     db = duckdb.connect()
     db.execute("SET TimeZone = 'UTC'")
-    for statement in view_statements(catalog, lake):
+    for statement in view_statements(catalog, lake, live):
         db.execute(statement)
     return db
 
