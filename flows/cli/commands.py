@@ -51,6 +51,18 @@ def _settings(
     )
 
 
+def _time_flag(flag: str, text: str | None) -> dt.datetime | None:
+    """The time a --since/--until flag names (None if not given); a usage error if none."""
+    from warehouse.sources.timestamps import parse_timestamp
+
+    if text is None:
+        return None
+    value = parse_timestamp(text)
+    if value is None:
+        raise fail(f"{flag} {text!r} is not a timestamp (e.g. 2026-06-02T14:00:00Z)", 2)
+    return value
+
+
 def _ingest(settings: Settings, datasets: list[str] | None) -> None:
     """The ingest flow with a bar per dataset, then its table; exit 1 if it failed."""
     began = time.monotonic()
@@ -231,15 +243,11 @@ def backfill(
 ) -> None:
     """Rebuild a stream's date partitions in [since, until) from its sources, atomically."""
     from warehouse.sources.datasets import STREAMS
-    from warehouse.sources.timestamps import parse_timestamp
 
     known = [d.name for d in STREAMS]
     if dataset not in known:
         raise fail(f"unknown dataset {dataset!r} (backfill knows: {', '.join(known)})", 2)
-    start, end = parse_timestamp(since), parse_timestamp(until)
-    for flag, text, value in (("--since", since, start), ("--until", until, end)):
-        if value is None:
-            raise fail(f"{flag} {text!r} is not a timestamp (e.g. 2026-06-02T14:00:00Z)", 2)
+    start, end = _time_flag("--since", since), _time_flag("--until", until)
     assert start is not None and end is not None
     outcome = run_flow(settings, "flows.backfill:backfill", dataset, start, end, settings)
     render.exit_if_nothing_to_show(outcome)
@@ -323,3 +331,26 @@ def rollup(
 
         render.daily_totals_table(tz, daily_totals(settings, tz))
     render.exit_on_problems(outcome)
+
+
+@app.command()
+@with_settings(now=True)
+def report(
+    settings: Settings,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML page to write")],
+    since: Annotated[
+        str | None, typer.Option("--since", help="Range start (inclusive); default: all data")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Range end (exclusive); default: now")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML page of charts from the rollups and views (opens offline)."""
+    from warehouse.report import write_report
+
+    start, end = _time_flag("--since", since), _time_flag("--until", until)
+    done = write_report(settings, out, start, end)
+    typer.echo(
+        f"report: {done.path} ({done.sections} sections, {done.charts} charts, "
+        f"{done.bytes / 1e6:,.1f} MB, {done.seconds:.1f}s)"
+    )
