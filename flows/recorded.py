@@ -13,6 +13,7 @@ from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext
 from prefect.states import Failed
 
+from flows.artifacts import publish_artifacts
 from tasks.runs import close_run, open_run
 from warehouse.errors import SenecaError
 from warehouse.runs.summary import FlowFailed, RunOutcome, crashed_summary, refused_outcome
@@ -74,6 +75,7 @@ def _run_recorded(
     except SenecaError as exc:
         outcome = refused_outcome(name, exc)
         close_run(settings, run_id, "FAILED", outcome.summary)
+        publish_artifacts(outcome, settings)
         # A returned state is the run's final state: one line in the log, no traceback.
         return Failed(message=outcome.message, data=exc.with_traceback(None))
     except BaseException as exc:
@@ -82,6 +84,7 @@ def _run_recorded(
     finally:
         _RUN_ID.reset(token)
     close_run(settings, run_id, "COMPLETED" if outcome.ok else "FAILED", outcome.summary)
+    publish_artifacts(outcome, settings)
     if outcome.ok:
         return outcome.result
     return Failed(message=outcome.message, data=FlowFailed(outcome))

@@ -148,9 +148,10 @@ class LakeSession:
         if relation is None:
             return pl.DataFrame()
         try:
-            return relation.pl()
+            frame: pl.DataFrame = relation.pl()
         except duckdb.Error as exc:
             raise QueryFailed(f"query failed: {exc}") from None
+        return frame
 
     def scan(self, dataset: str) -> pl.LazyFrame:
         """A LazyFrame over exactly the committed files of `dataset` at this session's version."""
@@ -162,7 +163,8 @@ class LakeSession:
             raise UnknownDataset(f"no dataset {dataset!r} in the lake (known: {known})")
         schema = None
         if dataset in declared:
-            schema = pl.Schema(pl.from_arrow(arrow_schema(declared[dataset]).empty_table()).schema)
+            empty = pl.DataFrame(arrow_schema(declared[dataset]).empty_table())
+            schema = empty.schema
         locations = [file_location(self.lake, r.path) for r in self.files(dataset)]
         return scan_files(locations, schema)
 

@@ -337,7 +337,12 @@ def rollup(
 @with_settings(now=True)
 def report(
     settings: Settings,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML page to write")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="The HTML page to write; default <lake>/reports/report.html"
+        ),
+    ] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="Range start (inclusive); default: all data")
     ] = None,
@@ -347,9 +352,10 @@ def report(
 ) -> None:
     """Write one self-contained HTML page of charts from the rollups and views (opens offline)."""
     from warehouse.report import write_report
+    from warehouse.store.lake import Lake
 
     start, end = _time_flag("--since", since), _time_flag("--until", until)
-    done = write_report(settings, out, start, end)
+    done = write_report(settings, out or Lake(settings.lake).report_page, start, end)
     typer.echo(
         f"report: {done.path} ({done.sections} sections, {done.charts} charts, "
         f"{done.bytes / 1e6:,.1f} MB, {done.seconds:.1f}s)"

@@ -64,7 +64,7 @@ def with_settings(
 ) -> Command | Callable[[Command], Command]:
     """Give `command` the common settings flags (and `--now` if `now`); it gets `settings`."""
     if command is None:
-        return functools.partial(with_settings, now=now)  # type: ignore[return-value]
+        return functools.partial(with_settings, now=now)
     flags = {**SETTINGS_FLAGS, **(TIME_FLAG if now else {})}
     own = inspect.signature(command, eval_str=True)
     if "settings" not in own.parameters:
@@ -83,4 +83,4 @@ def with_settings(
     signature = own.replace(parameters=[*kept, *added])
     run.__signature__ = signature  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
-    return run  # type: ignore[return-value]
+    return run

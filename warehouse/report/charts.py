@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -365,3 +366,27 @@ def latest_rows_panel(key: str, title: str, frame: pl.DataFrame | None) -> Panel
         cells={"values": [[str(v) for v in shown[c].to_list()] for c in shown.columns]},
     )
     return Panel(key, title, _figure([table]), [("rows", _int(frame.height))])
+
+
+def pass_rate_panel(trends: Mapping[str, Sequence[tuple[dt.datetime, float]]]) -> Panel:
+    """Share of passed checks per quality run, one line per dataset."""
+    title = "Pass rate per run"
+    if not trends:
+        return _empty("pass_rate", title)
+    traces = [
+        Scatter(
+            x=[when for when, _ in points],
+            y=[rate for _, rate in points],
+            name=dataset,
+            mode="lines+markers",
+        )
+        for dataset, points in trends.items()
+    ]
+    latest = {dataset: points[-1][1] for dataset, points in trends.items()}
+    below = sorted(d for d, rate in latest.items() if rate < 1)
+    return Panel(
+        "pass_rate",
+        title,
+        _figure(traces, yaxis={"tickformat": ".0%", "range": [0, 1.05]}),
+        [("datasets", str(len(trends))), ("below 100% now", ", ".join(below) or "none")],
+    )
