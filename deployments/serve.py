@@ -4,7 +4,8 @@
 pool. Crons are UTC, and their schedules say so. Each deployment runs at most once at a time: a
 scheduled run that comes due while the previous one is still running is cancelled (CANCEL_NEW),
 so late runs collapse instead of piling up; on-demand backfills wait their turn instead (ENQUEUE),
-since each was asked for by someone and names its own range. Workers read their lake settings from SENECA_* variables or seneca.toml.
+since each was asked for by someone and names its own range. Workers read their lake settings
+from SENECA_* variables or seneca.toml.
 
 Quality runs 2 minutes after each ingest slot (a cron offset, not an event trigger): it checks
 whatever batches are new, so it needs no link to one ingest run, and a schedule keeps working

@@ -25,6 +25,7 @@ def quality(settings: Settings | None = None) -> QualityReport:
 
     Args:
         settings: Lake settings; default: the worker's SENECA_* variables and seneca.toml.
+
     """
     settings = settings or load_settings()
     run_id = catalog_run_id()

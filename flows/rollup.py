@@ -19,6 +19,7 @@ def rollup(settings: Settings | None = None) -> RollupReport:
 
     Args:
         settings: Lake settings; default: the worker's SENECA_* variables and seneca.toml.
+
     """
     settings = settings or load_settings()
     report = refresh_rollups(settings)
