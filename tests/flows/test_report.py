@@ -76,7 +76,9 @@ def sql_rows(lake: Path, query: str) -> list[dict]:
 
 
 def when(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
+    """A time as the page (naive UTC) or `seneca sql` (with its offset) writes it."""
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def test_report_figures_agree_with_seneca_sql(page, ingested):
@@ -155,8 +157,8 @@ def test_report_of_an_empty_lake_and_bad_flags(tmp_path):
     assert "(16 sections, 0 charts," in done.stdout
     assert out.read_text().count("no data in this range") == 14
 
-    bad = run_cli("report", "--lake", str(tmp_path / "lake"), "--since", "yesterday-ish")
-    assert bad.returncode == 2 and "--since 'yesterday-ish' is not a timestamp" in bad.stderr
+    bad = cli("report", "--lake", str(tmp_path / "lake"), "--since", "yesterday-ish")
+    assert bad.exit_code == 2 and "--since 'yesterday-ish' is not a timestamp" in bad.output
 
     blocked = tmp_path / "a-file"
     blocked.write_text("")

@@ -14,6 +14,7 @@ NO_DATA = "no data in this range"
 NONE_YET = "none yet"
 _LAYOUT: dict[str, Any] = {
     "template": "plotly_white",
+    "autosize": True,
     "height": 330,
     "margin": {"l": 60, "r": 20, "t": 10, "b": 40},
     "legend": {"orientation": "h", "y": -0.18},
@@ -53,12 +54,23 @@ def _floats(frame: pl.DataFrame, column: str) -> list[float]:
     return frame[column].cast(pl.Float64).to_list()
 
 
+def _values(frame: pl.DataFrame, column: str) -> list[Any]:
+    """A column for an axis: times as naive UTC text, the one date form plotly.js reads."""
+    import polars as pl
+
+    series = frame[column]
+    if isinstance(series.dtype, pl.Datetime):
+        naive = series.dt.replace_time_zone(None) if series.dtype.time_zone else series
+        return naive.dt.strftime("%Y-%m-%d %H:%M:%S").to_list()
+    return series.to_list()
+
+
 def _by(frame: pl.DataFrame, x: str, group: str, y: str, trace: Callable[..., Any]) -> list[Any]:
     """One trace per value of `group`, in order of first appearance."""
     traces = []
     for part in frame.partition_by(group, maintain_order=True):
         name = part[group][0]
-        traces.append(trace(x=part[x].to_list(), y=_floats(part, y), name=str(name)))
+        traces.append(trace(x=_values(part, x), y=_floats(part, y), name=str(name)))
     return traces
 
 
@@ -112,7 +124,7 @@ def error_rate_panel(frame: pl.DataFrame) -> Panel:
         return _empty("error_rate", title)
     worst = frame.sort(["error_rate", "hour"], descending=[True, False]).row(0, named=True)
     figure = _figure(
-        [Scatter(x=frame["hour"].to_list(), y=_floats(frame, "error_rate"), mode="lines")],
+        [Scatter(x=_values(frame, "hour"), y=_floats(frame, "error_rate"), mode="lines")],
         yaxis={"tickformat": ".0%"},
     )
     overall = int(frame["errors"].sum()) / int(frame["calls"].sum())
@@ -212,7 +224,10 @@ def agent_activity_panel(frame: pl.DataFrame) -> Panel:
     title = "Agent activity (task events per day)"
     if frame.is_empty():
         return _empty("agent_activity", title)
-    wide = frame.pivot(on="day", index="agent", values="events", sort_columns=True).fill_null(0)
+    import polars as pl
+
+    by_day = frame.with_columns(pl.Series("day", _values(frame, "day")))
+    wide = by_day.pivot(on="day", index="agent", values="events", sort_columns=True).fill_null(0)
     days = [c for c in wide.columns if c != "agent"]
     agents = wide["agent"].to_list()
     matrix = [[float(v) for v in row] for row in wide.select(days).rows()]
@@ -296,7 +311,7 @@ def quality_panel(frame: pl.DataFrame) -> Panel:
     import polars as pl
 
     daily = frame.group_by("day", maintain_order=True).agg(pl.col("passed", "failed").sum())
-    days = daily["day"].to_list()
+    days = _values(daily, "day")
     traces = [
         Bar(x=days, y=_floats(daily, "passed"), name="passed", marker={"color": "#2a9d4b"}),
         Bar(x=days, y=_floats(daily, "failed"), name="failed", marker={"color": "#c0162b"}),

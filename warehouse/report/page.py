@@ -19,8 +19,8 @@ CSS = """
 body{font:14px/1.4 system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5em 2em;color:#1d2330}
 h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.1em;margin:0 0 .4em}
 .meta{color:#5b6275;margin-top:0}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:1.2em}
-section{border:1px solid #dde;border-radius:6px;padding:.8em 1em}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:1.2em}
+section{border:1px solid #dde;border-radius:6px;padding:.8em 1em;min-width:0}
 .numbers{display:flex;flex-wrap:wrap;gap:1.4em;margin:.2em 0 .4em}
 .numbers div{display:flex;flex-direction:column}.numbers b{font-size:1.15em}
 .numbers span{color:#5b6275;font-size:.85em}.note{color:#5b6275;font-style:italic}
@@ -82,6 +82,9 @@ def html_page(title: str, meta: str, parts: Sequence[str]) -> str:
             f"<script>{get_plotlyjs()}</script></head><body>",
             f"<h1>{html.escape(title)}</h1><p class=meta>{html.escape(meta)}</p>",
             *parts,
+            # Charts are drawn while the page is still laid out: fit each to its box once it is.
+            "<script>window.addEventListener('load', () => document.querySelectorAll("
+            "'.js-plotly-plot').forEach(d => Plotly.Plots.resize(d)));</script>",
             "</body></html>",
         ]
     )
