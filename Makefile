@@ -9,7 +9,6 @@ LAKE ?= lake
 export PREFECT_HOME := $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
-export PREFECT_LOGGING_LEVEL ?= WARNING
 
 .PHONY: install run test lint bench soak clean
 
@@ -25,6 +24,7 @@ install: $(STAMP)
 run: $(STAMP)
 	@test -f $(SAMPLE)/sample_manifest.json || $(BIN)/seneca sample --out $(SAMPLE) --days 3 --scale 1
 	$(BIN)/seneca run --marcus-root $(SAMPLE)/marcus --marcus-home $(SAMPLE)/marcus_home --lake $(LAKE)
+	$(BIN)/seneca report --lake $(LAKE)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

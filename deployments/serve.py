@@ -1,9 +1,11 @@
 """Every Seneca Lake deployment from one table of per-flow overrides, served by `seneca serve`.
 
 `prefect.yaml` beside this file declares the same set for `prefect deploy` to a process work
-pool. Crons are UTC. Each deployment runs at most once at a time: a run that comes due while
-the previous one is still running is cancelled (CANCEL_NEW), so late runs collapse instead of
-piling up. Workers read their lake settings from SENECA_* variables or seneca.toml.
+pool. Crons are UTC, and their schedules say so. Each deployment runs at most once at a time: a
+scheduled run that comes due while the previous one is still running is cancelled (CANCEL_NEW),
+so late runs collapse instead of piling up; on-demand backfills wait their turn instead (ENQUEUE),
+since each was asked for by someone and names its own range. Workers read their lake settings
+from SENECA_* variables or seneca.toml.
 
 Quality runs 2 minutes after each ingest slot (a cron offset, not an event trigger): it checks
 whatever batches are new, so it needs no link to one ingest run, and a schedule keeps working
@@ -20,6 +22,7 @@ from typing import Any, cast
 from prefect import Flow, serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class DeploymentSpec:
     cron: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    collision: ConcurrencyLimitStrategy = ConcurrencyLimitStrategy.CANCEL_NEW
 
     @property
     def module(self) -> str:
@@ -78,12 +82,11 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
         flow="flows.backfill:backfill",
         description="Rebuild one dataset's partitions for a time range, then re-check them.",
         tags=("seneca", "backfill", "incident"),
+        collision=ConcurrencyLimitStrategy.ENQUEUE,
     ),
 )
 
-ONE_AT_A_TIME = ConcurrencyLimitConfig(
-    limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
-)
+TIMEZONE = "UTC"
 
 
 def load_flow(spec: DeploymentSpec) -> Flow[..., Any]:
@@ -125,11 +128,11 @@ def serve_all(specs: tuple[DeploymentSpec, ...] = DEPLOYMENTS) -> None:
 
 def _options(spec: DeploymentSpec) -> dict[str, Any]:
     return {
-        "cron": spec.cron,
+        "schedules": [Cron(spec.cron, timezone=TIMEZONE)] if spec.cron else [],
         "parameters": dict(spec.parameters),
         "description": spec.description,
         "tags": list(spec.tags),
-        "concurrency_limit": ONE_AT_A_TIME,
+        "concurrency_limit": ConcurrencyLimitConfig(limit=1, collision_strategy=spec.collision),
     }
 
 

@@ -29,8 +29,10 @@ class Settings(BaseSettings):
     marcus_root: Path = Field(
         default=Path("."), description="Marcus checkout / working directory (holds data/ and logs/)"
     )
+    # A factory, not a value: flow parameter schemas must not show the serving machine's home.
     marcus_home: Path = Field(
-        default=Path.home() / ".marcus", description="Marcus's ~/.marcus directory"
+        default_factory=lambda: Path.home() / ".marcus",
+        description="Marcus's ~/.marcus directory (default: ~/.marcus of the user running)",
     )
     lake: Path = Field(default=Path("lake"), description="Root directory of the lake")
     catalog_url: str | None = Field(

@@ -7,15 +7,18 @@ or DuckDB is imported inside the commands that use it, so `seneca sql` starts qu
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import tempfile
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from flows.cli import render
+from flows.cli.options import CatalogOpt, LakeOpt, MarcusHome, MarcusRoot, NowOpt, with_settings
 from flows.cli.render import OutputFormat, fail
 from flows.cli.runtime import prepare_prefect, run_flow
 from warehouse.settings import Settings, load_settings
@@ -28,27 +31,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-MarcusRoot = Annotated[
-    Path | None,
-    typer.Option("--marcus-root", help="Marcus checkout/working dir [SENECA_MARCUS_ROOT]"),
-]
-MarcusHome = Annotated[
-    Path | None, typer.Option("--marcus-home", help="Marcus's ~/.marcus dir [SENECA_MARCUS_HOME]")
-]
-LakeOpt = Annotated[Path | None, typer.Option("--lake", help="Lake root directory [SENECA_LAKE]")]
-CatalogOpt = Annotated[
-    str | None,
-    typer.Option("--catalog-url", help="SQLAlchemy URL of the catalog [SENECA_CATALOG_URL]"),
-]
-
-NowOpt = Annotated[
-    dt.datetime | None,
-    typer.Option(
-        "--now",
-        help="Act as if it were this time (UTC unless an offset is given) [SENECA_NOW]",
-        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"],
-    ),
-]
+# The settings flags live in flows.cli.options; these names stay importable from here.
+__all__ = ["CatalogOpt", "LakeOpt", "MarcusHome", "MarcusRoot", "NowOpt", "app", "with_settings"]
 
 
 def _settings(
@@ -65,6 +49,18 @@ def _settings(
         catalog_url=catalog_url,
         now=now,
     )
+
+
+def _time_flag(flag: str, text: str | None) -> dt.datetime | None:
+    """The time a --since/--until flag names (None if not given); a usage error if none."""
+    from warehouse.sources.timestamps import parse_timestamp
+
+    if text is None:
+        return None
+    value = parse_timestamp(text)
+    if value is None:
+        raise fail(f"{flag} {text!r} is not a timestamp (e.g. 2026-06-02T14:00:00Z)", 2)
+    return value
 
 
 def _ingest(settings: Settings, datasets: list[str] | None) -> None:
@@ -86,19 +82,16 @@ def _lifecycle(settings: Settings) -> None:
 
 
 @app.command()
+@with_settings
 def ingest(
+    settings: Settings,
     dataset: Annotated[
         list[str] | None, typer.Option("--dataset", "-d", help="Only this stream (repeatable)")
     ] = None,
-    marcus_root: MarcusRoot = None,
-    marcus_home: MarcusHome = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
 ) -> None:
     """Run one incremental ingest of the Marcus streams."""
     from warehouse.ingest.registry import ingest_unit_names
 
-    settings = _settings(marcus_root, marcus_home, lake, catalog_url)
     known = ingest_unit_names()
     for name in dataset or []:
         if name not in known:
@@ -107,14 +100,10 @@ def ingest(
 
 
 @app.command()
-def run(
-    marcus_root: MarcusRoot = None,
-    marcus_home: MarcusHome = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
-) -> None:
+@with_settings(now=True)
+def run(settings: Settings) -> None:
     """Run the main job (the lifecycle flow) once."""
-    _lifecycle(_settings(marcus_root, marcus_home, lake, catalog_url))
+    _lifecycle(settings)
 
 
 @app.command()
@@ -173,13 +162,13 @@ def demo(
 
 
 @app.command()
+@with_settings
 def sql(
+    settings: Settings,
     query: Annotated[str, typer.Argument(help="DuckDB SQL over the lake's views")],
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results here")] = None,
     max_rows: Annotated[int, typer.Option("--max-rows", help="Rows shown as a table")] = 100,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
     include_archive: Annotated[
         bool, typer.Option("--include-archive", help="Read archived files too")
     ] = False,
@@ -187,13 +176,10 @@ def sql(
     """Run DuckDB SQL over views of every dataset (committed data only, in every tier)."""
     import duckdb
 
-    from warehouse.store.catalog import Catalog
-    from warehouse.store.collect import pinned
+    from warehouse.notebook import LakeSession, QueryFailed
     from warehouse.store.lake import Lake
-    from warehouse.views.analyst_sql import WriteRefused, lock_session, refuse_out, refuse_writes
-    from warehouse.views.build import open_views
+    from warehouse.views.analyst_sql import WriteRefused, refuse_out, refuse_writes
 
-    settings = _settings(lake=lake, catalog_url=catalog_url)
     if format is OutputFormat.parquet and out is None:
         raise fail("--format parquet needs --out FILE", 2)
     try:
@@ -203,15 +189,12 @@ def sql(
         raise fail(f"query failed: {exc}") from None
     except WriteRefused as exc:
         raise fail(str(exc)) from None
-    # The pin keeps every file the views list on disk until the query's output is written.
-    with Catalog(settings.resolved_catalog_url) as catalog, pinned(catalog, "seneca sql"):
-        db = open_views(catalog, Lake(settings.lake), include_archive)
-        tiers = (settings.resolved_cold_url, settings.resolved_archive_url)
-        lock_session(db, Lake(settings.lake), out, tiers)
+    # The session's pin keeps every file the views list on disk until the output is written.
+    with LakeSession(settings, "seneca sql", out, include_archive) as session:
         try:
-            relation = db.sql(query)
-        except duckdb.Error as exc:
-            raise fail(f"query failed: {exc}") from None
+            relation = session.relation(query)
+        except QueryFailed as exc:
+            raise fail(str(exc)) from None
         if relation is None:
             return
         try:
@@ -220,14 +203,20 @@ def sql(
             raise fail(f"query failed: {exc}") from None
 
 
+class StatusFormat(StrEnum):
+    """How `seneca status` prints."""
+
+    table = "table"
+    json = "json"
+
+
 @app.command()
+@with_settings(now=True)
 def retain(
+    settings: Settings,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan; change nothing at all")
     ] = False,
-    now: NowOpt = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
 ) -> None:
     """Apply the retention policy: compact, move to cold and archive, delete; print the plan."""
     from flows.cli.render import DatasetProgress
@@ -235,7 +224,6 @@ def retain(
     from warehouse.progress import set_progress_sink
     from warehouse.retention.run import retain as run_retention
 
-    settings = _settings(lake=lake, catalog_url=catalog_url, now=now)
     sink = DatasetProgress()
     set_progress_sink(None if dry_run else sink)
     try:
@@ -251,37 +239,47 @@ def retain(
 
 
 @app.command()
-def status(lake: LakeOpt = None, catalog_url: CatalogOpt = None) -> None:
-    """Per dataset: rows, bytes, files, newest record, lag, quarantine; the last run per flow."""
-    from warehouse.runs.status import lake_status
+@with_settings(now=True)
+def status(
+    settings: Settings,
+    format: Annotated[
+        StatusFormat, typer.Option("--format", "-f", help="table, or json for scripts")
+    ] = StatusFormat.table,
+) -> None:
+    """Per dataset: rows, bytes, files, newest record, lag, quarantine; the last run per flow.
 
-    settings = _settings(lake=lake, catalog_url=catalog_url)
-    render.status_tables(settings, lake_status(settings), dt.datetime.now(dt.UTC))
+    Exits 1 when a dataset is past its critical lag or a flow's last run failed.
+    """
+    from warehouse.runs.status import lake_status
+    from warehouse.runs.status_sections import status_report
+
+    report = status_report(settings)
+    if format is StatusFormat.json:
+        typer.echo(json.dumps(report.document(), indent=1))
+    else:
+        render.status_tables(settings, lake_status(settings), report.checked_at)
+        for alert in report.alerts:
+            render.error(alert)
+    if not report.healthy:
+        raise typer.Exit(1)
 
 
 @app.command()
+@with_settings
 def backfill(
+    settings: Settings,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="The stream to rebuild")],
     since: Annotated[str, typer.Option("--since", help="Range start (inclusive), e.g. 2026-06-02")],
     until: Annotated[str, typer.Option("--until", help="Range end (exclusive)")],
-    marcus_root: MarcusRoot = None,
-    marcus_home: MarcusHome = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
 ) -> None:
     """Rebuild a stream's date partitions in [since, until) from its sources, atomically."""
     from warehouse.sources.datasets import STREAMS
-    from warehouse.sources.timestamps import parse_timestamp
 
     known = [d.name for d in STREAMS]
     if dataset not in known:
         raise fail(f"unknown dataset {dataset!r} (backfill knows: {', '.join(known)})", 2)
-    start, end = parse_timestamp(since), parse_timestamp(until)
-    for flag, text, value in (("--since", since, start), ("--until", until, end)):
-        if value is None:
-            raise fail(f"{flag} {text!r} is not a timestamp (e.g. 2026-06-02T14:00:00Z)", 2)
+    start, end = _time_flag("--since", since), _time_flag("--until", until)
     assert start is not None and end is not None
-    settings = _settings(marcus_root, marcus_home, lake, catalog_url)
     outcome = run_flow(settings, "flows.backfill:backfill", dataset, start, end, settings)
     render.exit_if_nothing_to_show(outcome)
     render.backfill_table(outcome.result, dataset, start, end)
@@ -289,25 +287,20 @@ def backfill(
 
 
 @app.command()
-def serve(
-    marcus_root: MarcusRoot = None,
-    marcus_home: MarcusHome = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
-) -> None:
+@with_settings
+def serve(settings: Settings) -> None:
     """Serve every deployment with its schedule against PREFECT_API_URL until stopped."""
-    settings = _settings(marcus_root, marcus_home, lake, catalog_url)
     if not os.environ.get("PREFECT_API_URL"):
         raise fail("PREFECT_API_URL is not set: start `prefect server start` and point to it", 2)
     # Flow runs are subprocesses: they must see the same lake settings as this process.
     for name, value in (
-        ("SENECA_MARCUS_ROOT", marcus_root),
-        ("SENECA_MARCUS_HOME", marcus_home),
-        ("SENECA_LAKE", lake),
-        ("SENECA_CATALOG_URL", catalog_url),
+        ("SENECA_MARCUS_ROOT", settings.marcus_root),
+        ("SENECA_MARCUS_HOME", settings.marcus_home),
+        ("SENECA_LAKE", settings.lake),
+        ("SENECA_CATALOG_URL", settings.catalog_url),
     ):
         if value is not None:
-            os.environ[name] = str(Path(value).resolve()) if isinstance(value, Path) else value
+            os.environ[name] = str(value.resolve()) if isinstance(value, Path) else value
     prepare_prefect(settings)
     from deployments.serve import DEPLOYMENTS, missing_flows, serve_all, served_flows
 
@@ -320,17 +313,14 @@ def serve(
 
 
 @app.command()
+@with_settings
 def check(
+    settings: Settings,
     report: Annotated[
         Path | None, typer.Option("--report", help="Also write a self-contained HTML page")
     ] = None,
-    marcus_root: MarcusRoot = None,
-    marcus_home: MarcusHome = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
 ) -> None:
     """Validate the batches committed since the last check; exit 1 on a critical failure."""
-    settings = _settings(marcus_root, marcus_home, lake, catalog_url)
     outcome = run_flow(settings, "flows.quality:quality", settings)
     render.exit_if_nothing_to_show(outcome)
     render.quality_table(outcome.result)
@@ -347,13 +337,13 @@ def check(
 
 
 @app.command()
+@with_settings
 def rollup(
+    settings: Settings,
     tz: Annotated[
         str | None,
         typer.Option("--tz", help="Also show each metric's last 7 days by day in this time zone"),
     ] = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
 ) -> None:
     """Refresh the hourly, daily and monthly rollups of the hours new batches touched."""
     import zoneinfo
@@ -364,7 +354,6 @@ def rollup(
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             message = f"--tz: unknown time zone {tz!r} (use an IANA name like Europe/Paris)"
             raise fail(message, 2) from None
-    settings = _settings(lake=lake, catalog_url=catalog_url)
     outcome = run_flow(settings, "flows.rollup:rollup", settings)
     render.exit_if_nothing_to_show(outcome)
     render.rollup_lines(outcome.result)
@@ -373,3 +362,32 @@ def rollup(
 
         render.daily_totals_table(tz, daily_totals(settings, tz))
     render.exit_on_problems(outcome)
+
+
+@app.command()
+@with_settings(now=True)
+def report(
+    settings: Settings,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="The HTML page to write; default <lake>/reports/report.html"
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Range start (inclusive); default: all data")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Range end (exclusive); default: now")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML page of charts from the rollups and views (opens offline)."""
+    from warehouse.report import write_report
+    from warehouse.store.lake import Lake
+
+    start, end = _time_flag("--since", since), _time_flag("--until", until)
+    done = write_report(settings, out or Lake(settings.lake).report_page, start, end)
+    typer.echo(
+        f"report: {done.path} ({done.sections} sections, {done.charts} charts, "
+        f"{done.bytes / 1e6:,.1f} MB, {done.seconds:.1f}s)"
+    )

@@ -44,7 +44,11 @@ def prepare_prefect(settings: Settings) -> None:
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # Against a server, runs send their INFO lines to it (the UI's Logs tab); the terminal shows
+    # warnings only either way. The local API dies with this process: nobody reads logs there.
+    served = bool(os.environ.get("PREFECT_API_URL"))
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if served else "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     # A new PREFECT_HOME has its database migrated before the local API answers: 15 s on an
     # idle 2-core machine, past Prefect's default 20 s wait when the machine is busy.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

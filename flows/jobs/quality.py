@@ -18,7 +18,12 @@ from warehouse.settings import Settings, load_settings
 
 @recorded(quality_outcome)
 def quality(settings: Settings | None = None) -> QualityReport:
-    """Check new data; a critical failure fails the run (the report stays in its outcome)."""
+    """Check new data; a critical failure fails the run (the report stays in its outcome).
+
+    Args:
+        settings: Lake settings; default: the worker's SENECA_* variables and seneca.toml.
+
+    """
     settings = settings or load_settings()
     run_id = catalog_run_id()
     batches = find_new_batches(settings)

@@ -61,7 +61,13 @@ def recorded(
 
         @functools.wraps(body)
         def run(*args: P.args, **kwargs: P.kwargs) -> Any:
-            return _as_prefect_result(*_run_recorded(body, judge, signature.bind(*args, **kwargs)))
+            call = signature.bind(*args, **kwargs)
+            outcome, error = _run_recorded(body, judge, call)
+            # Only a Prefect run has a UI to show artifacts in; a plain run renders on the CLI.
+            from flows.artifacts import publish_artifacts
+
+            publish_artifacts(outcome, call.arguments["settings"])
+            return _as_prefect_result(outcome, error)
 
         def outcome(*args: Any, **kwargs: Any) -> RunOutcome:
             return _run_recorded(body, judge, signature.bind(*args, **kwargs))[0]

@@ -12,7 +12,12 @@ from warehouse.settings import Settings, load_settings
 
 @recorded(rollup_outcome)
 def rollup(settings: Settings | None = None) -> RollupReport:
-    """Refresh the rollups of every hour that committed batches marked dirty, newest first."""
+    """Refresh the rollups of every hour that committed batches marked dirty, newest first.
+
+    Args:
+        settings: Lake settings; default: the worker's SENECA_* variables and seneca.toml.
+
+    """
     settings = settings or load_settings()
     report = refresh_rollups(settings)
     refresh_views(settings)

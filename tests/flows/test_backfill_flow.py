@@ -166,11 +166,13 @@ def test_backfill_command_errors_are_one_line(lake, args, code, message, no_foll
 
 def test_status_shows_last_runs_and_lag_levels(lake):
     result = CliRunner().invoke(app, ["status", "--lake", str(lake.lake)], color=False)
-    assert result.exit_code == 0, result.output
     assert "Last runs" in result.output
     assert "ingest" in result.output and "backfill" in result.output
-    # The sample data is from June 2026, far past the default 6 h critical threshold.
+    # The sample data is from June 2026, far past the default 6 h critical threshold: the
+    # status says so per dataset and exits 1, for a probe to alert on.
     assert "critical" in result.output
+    assert "error: audit_events: newest record 2026-06-" in result.output
+    assert result.exit_code == 1, result.output
     assert "lag thresholds: warn 60 min, critical 360 min" in result.output
 
 

@@ -8,6 +8,7 @@ deployment from a second process, started at once so its minute passes while the
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import socket
@@ -147,7 +148,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         PREFECT_HOME=str(base / "home"),
         DO_NOT_TRACK="1",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_LOGGING_LEVEL="INFO",
         # Runners and the scheduler look more often than in production, to keep the test short.
         PREFECT_RUNNER_POLL_FREQUENCY="2",
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
@@ -201,6 +201,43 @@ def stream_counts(lake: Path) -> dict[str, int]:
         db.close()
 
 
+def served_info_lines(server: Server, flow_run_id: Any) -> list[str]:
+    """The INFO lines a served flow run sent to the API (they arrive a moment after it ends)."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterLevel
+
+    deadline = time.monotonic() + 30
+    while True:
+        with server.client() as client:
+            logs = client.read_logs(
+                LogFilter(
+                    flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]),
+                    level=LogFilterLevel(ge_=20, le_=20),
+                )
+            )
+        if logs or time.monotonic() > deadline:
+            return [log.message for log in logs]
+        time.sleep(1)
+
+
+def served_artifacts(server: Server, flow_run_id: Any, key: str) -> list[Any]:
+    """The artifacts under `key` a served flow run published."""
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    with server.client() as client:
+        return list(
+            client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+                    key=ArtifactFilterKey(any_=[key]),
+                )
+            )
+        )
+
+
 def test_prefect_yaml_declares_the_served_table():
     from prefect.cli.deploy._models import PrefectYamlModel
 
@@ -221,9 +258,13 @@ def test_prefect_yaml_declares_the_served_table():
         for d in declared
     }
     assert in_yaml == served
-    assert all(
-        d["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"} for d in declared
-    )
+    assert {d["name"]: d["concurrency_limit"] for d in declared} == {
+        d.name: {"limit": 1, "collision_strategy": d.collision.value} for d in DEPLOYMENTS
+    }
+    assert {d.name: d.collision.value for d in DEPLOYMENTS if d.cron is None} == {
+        "on-demand": "ENQUEUE"
+    }
+    assert all(s["timezone"] == "UTC" for d in declared for s in d["schedules"])
 
 
 def test_served_deployments_run_ingest_and_backfill_through_the_api(
@@ -254,6 +295,8 @@ def test_served_deployments_run_ingest_and_backfill_through_the_api(
         assert ingest.concurrency_options.collision_strategy == "CANCEL_NEW"
         assert set(ingest.tags) == {"seneca", "ingest"}
         assert [s.schedule.cron for s in ingest.schedules] == ["*/5 * * * *"]
+        assert [s.schedule.timezone for s in ingest.schedules] == ["UTC"]
+        assert deployments["on-demand"].concurrency_options.collision_strategy == "ENQUEUE"
         backfill_schema = deployments["on-demand"].parameter_openapi_schema
         assert backfill_schema["required"] == ["dataset", "since", "until"]
         assert "whole UTC days" in backfill_schema["properties"]["since"]["description"]
@@ -262,6 +305,13 @@ def test_served_deployments_run_ingest_and_backfill_through_the_api(
         run = server.run("ingest/every-5-minutes")
         assert run.state.is_completed(), (run.state, server.log_tail())
         assert stream_counts(lake) == sample_tree.expected_rows
+        # What the run did is in the UI: its INFO lines and a table of each dataset's rows.
+        assert served_info_lines(server, run.id)
+        [table] = served_artifacts(server, run.id, "ingest-datasets")
+        rows = {r["dataset"]: r["rows"] for r in json.loads(table.data)}
+        assert {d.name: rows[d.name] for d in STREAMS} == {
+            d.name: sample_tree.expected_rows[d.name] for d in STREAMS
+        }
 
         day = sample_tree.expected_rows_by_date["audit_events"]["2026-06-02"]
         run = server.run(

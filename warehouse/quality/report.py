@@ -1,4 +1,4 @@
-"""Quality results as a self-contained HTML page (no external assets: inline CSS and SVG)."""
+"""Quality results as a self-contained HTML page (inline CSS and Plotly, no external assets)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from warehouse.report.charts import pass_rate_panel
+from warehouse.report.page import html_page, panel_html
 from warehouse.store.catalog import Catalog
 
 
@@ -44,27 +46,6 @@ def pass_rates(rows: Sequence[dict[str, Any]]) -> dict[str, list[tuple[dt.dateti
     return {k: sorted(v) for k, v in sorted(trend.items())}
 
 
-def _sparkline(points: Sequence[tuple[dt.datetime, float]], width: int = 260) -> str:
-    height, pad = 60, 6
-    if not points:
-        return ""
-    n = len(points)
-    xs = [pad + (width - 2 * pad) * (i / (n - 1) if n > 1 else 0.5) for i in range(n)]
-    ys = [pad + (height - 2 * pad) * (1 - rate) for _, rate in points]
-    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
-    dots = "".join(
-        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" class="{"ok" if rate == 1 else "bad"}">'
-        f"<title>{html.escape(when.isoformat(timespec='seconds'))}: {rate:.0%}</title></circle>"
-        for x, y, (when, rate) in zip(xs, ys, points, strict=True)
-    )
-    return (
-        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">'
-        f'<line x1="{pad}" y1="{pad}" x2="{width - pad}" y2="{pad}" class="grid"/>'
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
-        f'class="grid"/><polyline points="{path}" class="trend"/>{dots}</svg>'
-    )
-
-
 def _status(r: dict[str, Any]) -> tuple[str, str]:
     if r["error"]:
         return "error", "error"
@@ -79,30 +60,11 @@ def _cell(value: Any, limit: int = 120) -> str:
     return html.escape(text)
 
 
-_CSS = """
-body{font:14px/1.4 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;color:#1d2330}
-h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccd}
-table{border-collapse:collapse;margin:.5em 0;font-size:13px}
-td,th{border:1px solid #dde;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f3f4f8}.num{text-align:right}
-.pass{color:#17803d}.warning{color:#a15c00}.critical{color:#c0162b;font-weight:bold}
-.error{color:#6b21a8}.badge{border-radius:3px;padding:0 5px;background:#f3f4f8}
-.cards{display:flex;flex-wrap:wrap;gap:1em}
-.card{border:1px solid #dde;padding:.6em;border-radius:4px}
-svg .trend{fill:none;stroke:#3558c8;stroke-width:2}svg .grid{stroke:#dde}
-svg circle.ok{fill:#17803d}svg circle.bad{fill:#c0162b}code{font-size:12px}
-"""
-
-
 def quality_page(rows: Sequence[dict[str, Any]], generated: dt.datetime) -> str:
     """The HTML page: latest results per dataset, pass-rate trends, failing rows."""
     latest = latest_results(rows)
     trends = pass_rates(rows)
     out = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>Seneca Lake quality</title>",
-        f"<style>{_CSS}</style></head><body><h1>Seneca Lake data quality</h1>",
-        f"<p>Generated {html.escape(generated.isoformat(timespec='seconds'))}; "
-        f"{len(rows):,} recorded results.</p>",
         "<h2>Latest results per dataset</h2><table><tr><th>dataset</th><th>batch</th>"
         "<th>checked</th><th class=num>checks</th><th class=num>passed</th>"
         "<th class=num>warnings</th><th class=num>critical</th><th class=num>errors</th></tr>",
@@ -120,14 +82,9 @@ def quality_page(rows: Sequence[dict[str, Any]], generated: dt.datetime) -> str:
             f"<td class='num critical'>{counts['critical']}</td>"
             f"<td class='num error'>{counts['error']}</td></tr>"
         )
-    out.append("</table><h2>Pass rate per run</h2><div class=cards>")
-    for dataset, points in trends.items():
-        last = points[-1][1]
-        out.append(
-            f"<div class=card><b>{html.escape(dataset)}</b> {last:.0%} "
-            f"({len(points)} runs)<br>{_sparkline(points)}</div>"
-        )
-    out.append("</div><h2>Failed checks and failing rows (latest)</h2>")
+    out.append("</table>")
+    out.append(panel_html(pass_rate_panel(trends)))
+    out.append("<h2>Failed checks and failing rows (latest)</h2>")
     failed = [r for results in latest.values() for r in results if not r["success"]]
     if not failed:
         out.append("<p class=pass>Every check of the latest batches passed.</p>")
@@ -156,8 +113,8 @@ def quality_page(rows: Sequence[dict[str, Any]], generated: dt.datetime) -> str:
                     "<tr>" + "".join(f"<td>{_cell(row.get(n, ''))}</td>" for n in names) + "</tr>"
                 )
             out.append("</table>")
-    out.append("</body></html>")
-    return "\n".join(out)
+    meta = f"Generated {generated.isoformat(timespec='seconds')}; {len(rows):,} recorded results."
+    return html_page("Seneca Lake data quality", meta, out)
 
 
 def write_quality_page(catalog: Catalog, target: Path, now: dt.datetime | None = None) -> Path:

@@ -101,6 +101,11 @@ class Lake:
         return self.root / "reports"
 
     @property
+    def report_page(self) -> Path:
+        """Where `seneca report` writes its page unless told otherwise."""
+        return self.reports_dir / "report.html"
+
+    @property
     def data_docs_dir(self) -> Path:
         """Where GX Data Docs are built."""
         return self.reports_dir / "data_docs"

@@ -91,22 +91,26 @@ VIEW_BUILDERS: list[ViewBuilder] = [
 
 
 def view_statements(catalog: Catalog, lake: Lake, live: LiveFiles | None = None) -> list[str]:
-    """Every CREATE VIEW / CREATE MACRO statement of the query layer, from the catalog."""
-    live = live or live_files(catalog)
+    """Every CREATE VIEW / CREATE MACRO statement of the query layer, from the catalog.
+
+    `live` is the catalog's live files when the caller read them already (to scan the same ones).
+    """
+    live = live if live is not None else live_files(catalog)
     return [statement for build in VIEW_BUILDERS for statement in build(catalog, lake, live)]
 
 
 def open_views(
-    catalog: Catalog, lake: Lake, include_archive: bool = False
+    catalog: Catalog, lake: Lake, include_archive: bool = False, live: LiveFiles | None = None
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB session (UTC) with a view per dataset, reading committed files only.
 
     Files in every tier are read where they are: cold ones through the object store's
-    filesystem registered on the session; archived ones only with `include_archive`.
+    filesystem registered on the session; archived ones only with `include_archive`. `live` is
+    the catalog's live files when the caller read them already (to scan the same ones).
     """
     db = duckdb.connect()
     db.execute("SET TimeZone = 'UTC'")
-    live = live_files(catalog, include_archive)
+    live = live if live is not None else live_files(catalog, include_archive)
     register_stores(db, live.paths)
     for statement in view_statements(catalog, lake, live):
         db.execute(statement)

@@ -362,8 +362,9 @@ def test_injected_faults_fail_the_named_expectations_at_their_offsets(tmp_path, 
     assert house.count("audit_events") == audit_rows + 2
 
     page = write_quality_page(house.catalog, tmp_path / "quality.html").read_text()
-    assert "http://" not in page and "https://" not in page
-    assert "<svg" in page and "<style>" in page
+    # Plotly inline, nothing fetched: no external script or stylesheet.
+    assert "<script src" not in page and "<link" not in page
+    assert 'id="chart-pass_rate"' in page and "<style>" in page
     assert f"<td>{audit}</td><td>{negative}</td>" in page
 
 
