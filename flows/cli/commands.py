@@ -221,12 +221,12 @@ def sql(
 
 
 @app.command()
-def status(lake: LakeOpt = None, catalog_url: CatalogOpt = None) -> None:
-    """Per dataset: rows, bytes, files, newest record, lag, quarantine; the last run per flow."""
+def status(lake: LakeOpt = None, catalog_url: CatalogOpt = None, now: NowOpt = None) -> None:
+    """Per dataset: rows, bytes, files, newest record, lag, quarantine, tiers; holds; last runs."""
     from warehouse.runs.status import lake_status
 
-    settings = _settings(lake=lake, catalog_url=catalog_url)
-    render.status_tables(settings, lake_status(settings), dt.datetime.now(dt.UTC))
+    settings = _settings(lake=lake, catalog_url=catalog_url, now=now)
+    render.status_tables(settings, lake_status(settings), settings.current_time())
 
 
 @app.command()
@@ -343,3 +343,85 @@ def rollup(
 
         render.daily_totals_table(tz, daily_totals(settings, tz))
     render.exit_on_problems(outcome)
+
+
+hold_app = typer.Typer(
+    name="hold",
+    help="Legal holds: records retention must not delete.",
+    no_args_is_help=True,
+)
+app.add_typer(hold_app)
+
+
+def _hold_time(flag: str, text: str) -> dt.datetime:
+    """A --since/--until value as a UTC time; exit 2 naming the flag if it is not one."""
+    from warehouse.sources.timestamps import parse_timestamp
+
+    value = parse_timestamp(text)
+    if value is None:
+        raise fail(f"{flag} {text!r} is not a timestamp (e.g. 2026-06-02T14:00:00Z)", 2)
+    return value
+
+
+@hold_app.command("add")
+def hold_add(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset to hold")],
+    since: Annotated[str, typer.Option("--since", help="Held from (inclusive), e.g. 2026-06-02")],
+    until: Annotated[str, typer.Option("--until", help="Held until (exclusive)")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (a case, a request)")],
+    lake: LakeOpt = None,
+    catalog_url: CatalogOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """Hold a dataset's records in [since, until): retention deletes none of them."""
+    from warehouse.errors import HoldError
+    from warehouse.retention.holds import add_hold
+    from warehouse.store.catalog import Catalog
+
+    start, end = _hold_time("--since", since), _hold_time("--until", until)
+    settings = _settings(lake=lake, catalog_url=catalog_url, now=now)
+    with Catalog(settings.resolved_catalog_url) as catalog:
+        try:
+            hold = add_hold(catalog, dataset, start, end, reason, settings.current_time())
+        except HoldError as exc:
+            raise fail(str(exc), 2) from None
+    typer.echo(f"hold {hold.id} added: {render.hold_line(hold)}")
+
+
+@hold_app.command("list")
+def hold_list(
+    format: Annotated[render.ListFormat, typer.Option("--format", "-f")] = render.ListFormat.table,
+    include_removed: Annotated[
+        bool, typer.Option("--all", help="Also holds already removed")
+    ] = False,
+    lake: LakeOpt = None,
+    catalog_url: CatalogOpt = None,
+) -> None:
+    """Every live legal hold (with --all, removed ones too)."""
+    from warehouse.store.catalog import Catalog
+
+    settings = _settings(lake=lake, catalog_url=catalog_url)
+    with Catalog(settings.resolved_catalog_url) as catalog:
+        holds = catalog.list_holds(include_removed=include_removed)
+    render.holds_out(holds, format)
+
+
+@hold_app.command("remove")
+def hold_remove(
+    hold_id: Annotated[int, typer.Argument(metavar="ID", help="The hold's id (seneca hold list)")],
+    lake: LakeOpt = None,
+    catalog_url: CatalogOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """Lift a legal hold; its record stays, stamped removed."""
+    from warehouse.errors import HoldError
+    from warehouse.retention.holds import remove_hold
+    from warehouse.store.catalog import Catalog
+
+    settings = _settings(lake=lake, catalog_url=catalog_url, now=now)
+    with Catalog(settings.resolved_catalog_url) as catalog:
+        try:
+            hold = remove_hold(catalog, hold_id, settings.current_time())
+        except HoldError as exc:
+            raise fail(str(exc)) from None
+    typer.echo(f"hold {hold.id} removed: {render.hold_line(hold)}")
