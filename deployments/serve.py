@@ -78,6 +78,13 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
         tags=("seneca", "lifecycle"),
     ),
     DeploymentSpec(
+        name="daily",
+        flow="flows.retention:retention",
+        description="Compact, move to cold and archive, and delete as the retention policy says.",
+        cron="30 3 * * *",
+        tags=("seneca", "retention"),
+    ),
+    DeploymentSpec(
         name="on-demand",
         flow="flows.backfill:backfill",
         description="Rebuild one dataset's partitions for a time range, then re-check them.",

@@ -39,3 +39,7 @@ class LakeError(SenecaError):
         super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
+
+
+class HoldError(SenecaError):
+    """A legal hold cannot be added (bad dataset, range or reason) or removed (no such hold)."""

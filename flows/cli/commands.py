@@ -219,23 +219,12 @@ def retain(
     ] = False,
 ) -> None:
     """Apply the retention policy: compact, move to cold and archive, delete; print the plan."""
-    from flows.cli.render import DatasetProgress
-    from warehouse.errors import SenecaError
-    from warehouse.progress import set_progress_sink
-    from warehouse.retention.run import retain as run_retention
-
-    sink = DatasetProgress()
-    set_progress_sink(None if dry_run else sink)
-    try:
-        with sink.progress:
-            result = run_retention(settings, dry_run=dry_run)
-    except SenecaError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        set_progress_sink(None)
-    render.retention_table(result)
-    if result.errors:
-        raise typer.Exit(1)
+    outcome = run_flow(
+        settings, "flows.retention:retention", settings, dry_run, progress=not dry_run
+    )
+    render.exit_if_nothing_to_show(outcome)
+    render.retention_table(outcome.result)
+    render.exit_on_problems(outcome)
 
 
 @app.command()
@@ -246,7 +235,7 @@ def status(
         StatusFormat, typer.Option("--format", "-f", help="table, or json for scripts")
     ] = StatusFormat.table,
 ) -> None:
-    """Per dataset: rows, bytes, files, newest record, lag, quarantine; the last run per flow.
+    """Per dataset: rows, bytes, files, newest record, lag, quarantine, tiers; holds; last runs.
 
     Exits 1 when a dataset is past its critical lag or a flow's last run failed.
     """
@@ -391,3 +380,71 @@ def report(
         f"report: {done.path} ({done.sections} sections, {done.charts} charts, "
         f"{done.bytes / 1e6:,.1f} MB, {done.seconds:.1f}s)"
     )
+
+
+hold_app = typer.Typer(
+    name="hold",
+    help="Legal holds: records retention must not delete.",
+    no_args_is_help=True,
+)
+app.add_typer(hold_app)
+
+
+@hold_app.command("add")
+@with_settings(now=True)
+def hold_add(
+    settings: Settings,
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset to hold")],
+    since: Annotated[str, typer.Option("--since", help="Held from (inclusive), e.g. 2026-06-02")],
+    until: Annotated[str, typer.Option("--until", help="Held until (exclusive)")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (a case, a request)")],
+) -> None:
+    """Hold a dataset's records in [since, until): retention deletes none of them."""
+    from warehouse.errors import HoldError
+    from warehouse.retention.holds import add_hold
+    from warehouse.store.catalog import Catalog
+
+    start, end = _time_flag("--since", since), _time_flag("--until", until)
+    assert start is not None and end is not None  # both options are required
+    with Catalog(settings.resolved_catalog_url) as catalog:
+        try:
+            hold = add_hold(catalog, dataset, start, end, reason, settings.current_time())
+        except HoldError as exc:
+            raise fail(str(exc), 2) from None
+    typer.echo(f"hold {hold.id} added: {render.hold_line(hold)}")
+
+
+@hold_app.command("list")
+@with_settings
+def hold_list(
+    settings: Settings,
+    format: Annotated[render.ListFormat, typer.Option("--format", "-f")] = render.ListFormat.table,
+    include_removed: Annotated[
+        bool, typer.Option("--all", help="Also holds already removed")
+    ] = False,
+) -> None:
+    """Every live legal hold (with --all, removed ones too)."""
+    from warehouse.store.catalog import Catalog
+
+    with Catalog(settings.resolved_catalog_url) as catalog:
+        holds = catalog.list_holds(include_removed=include_removed)
+    render.holds_out(holds, format)
+
+
+@hold_app.command("remove")
+@with_settings(now=True)
+def hold_remove(
+    settings: Settings,
+    hold_id: Annotated[int, typer.Argument(metavar="ID", help="The hold's id (seneca hold list)")],
+) -> None:
+    """Lift a legal hold; its record stays, stamped removed."""
+    from warehouse.errors import HoldError
+    from warehouse.retention.holds import remove_hold
+    from warehouse.store.catalog import Catalog
+
+    with Catalog(settings.resolved_catalog_url) as catalog:
+        try:
+            hold = remove_hold(catalog, hold_id, settings.current_time())
+        except HoldError as exc:
+            raise fail(str(exc)) from None
+    typer.echo(f"hold {hold.id} removed: {render.hold_line(hold)}")

@@ -6,6 +6,7 @@ Rich is imported inside the functions: `seneca sql --format csv` should not pay 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -23,9 +24,12 @@ if TYPE_CHECKING:
     from warehouse.metrics.rollups import RollupReport
     from warehouse.quality import QualityReport
     from warehouse.retention.run import RetentionResult
+    from warehouse.runs.retention_runs import RetentionRun
     from warehouse.runs.status import CollectionStatus, LakeStatus
     from warehouse.runs.summary import LifecycleSummary, RunOutcome
+    from warehouse.runs.tiers import TierUsage
     from warehouse.settings import Settings
+    from warehouse.store.catalog import Hold
     from warehouse.store.commit import DatasetResult
 
 
@@ -36,6 +40,13 @@ class OutputFormat(StrEnum):
     csv = "csv"
     json = "json"
     parquet = "parquet"
+
+
+class ListFormat(StrEnum):
+    """How a listing (`seneca hold list`) prints."""
+
+    table = "table"
+    json = "json"
 
 
 # Wide enough for the status table with its longest values on one line each.
@@ -341,6 +352,7 @@ def status_tables(settings: Settings, status: LakeStatus, now: dt.datetime) -> N
     )
     if status.collection is not None:
         out.print(collection_line(status.collection))
+    retention_sections(status)
     if status.runs:
         run_table = Table(title="Last runs", title_justify="left")
         for column in ("flow", "state", "started", "duration"):
@@ -433,3 +445,89 @@ def _json_default(value: object) -> object:
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
     return str(value)
+
+
+def hold_line(hold: Hold) -> str:
+    """One hold in words: dataset, range and reason."""
+    return f"{hold.dataset} [{_when(hold.since)}, {_when(hold.until)}) — {hold.reason}"
+
+
+def holds_table(holds: list[Hold]) -> Any:
+    """A rich table of holds: id, dataset, range, reason, when added (and removed)."""
+    from rich.table import Table
+
+    table = Table(title="Legal holds", title_justify="left")
+    for column in ("id", "dataset", "since", "until", "reason", "added", "removed"):
+        table.add_column(column, justify="right" if column == "id" else "left")
+    for h in holds:
+        table.add_row(
+            str(h.id),
+            h.dataset,
+            _when(h.since),
+            _when(h.until),
+            h.reason,
+            _when(h.created_at),
+            _when(h.removed_at),
+        )
+    return table
+
+
+def holds_out(holds: list[Hold], format: ListFormat) -> None:
+    """Holds as a table, or as JSON records on stdout."""
+    if format is ListFormat.json:
+        records = [dataclasses.asdict(h) for h in holds]
+        json.dump(records, sys.stdout, default=_json_default, indent=1)
+        sys.stdout.write("\n")
+        return
+    console().print(holds_table(holds) if holds else "no legal holds")
+
+
+def retention_sections(status: LakeStatus) -> None:
+    """Rows and MB per tier of every dataset, the live holds, and the last retention run."""
+    out = console()
+    if status.tiers:
+        out.print(tiers_table(status.tiers))
+    live = [h for h in status.holds if h.removed_at is None]
+    out.print(holds_table(live) if live else "no legal holds")
+    out.print(retention_line(status.retention))
+
+
+def tiers_table(usage: list[TierUsage]) -> Any:
+    """One line per dataset (its quarantine apart): rows and MB in each tier."""
+    from rich.table import Table
+
+    from warehouse.runs.tiers import TIERS
+
+    table = Table(title="Tiers", title_justify="left")
+    table.add_column("dataset", no_wrap=True, min_width=19)
+    for tier in TIERS:
+        table.add_column(f"{tier} rows", justify="right")
+        table.add_column(f"{tier} MB", justify="right")
+    lines: dict[str, dict[str, TierUsage]] = {}
+    for u in usage:
+        label = u.dataset + (" quarantine" if u.kind == "quarantine" else "")
+        lines.setdefault(label, {})[u.tier] = u
+    for label, tiers in lines.items():
+        cells = []
+        for tier in TIERS:
+            found = tiers.get(tier)
+            cells += [f"{found.rows:,}", f"{found.bytes / 1e6:,.1f}"] if found else ["-", "-"]
+        table.add_row(label, *cells)
+    return table
+
+
+def retention_line(run: RetentionRun | None) -> str:
+    """One line: when retention last ran, how it ended, what it moved and deleted."""
+    if run is None:
+        return "no retention run yet"
+    line = f"last retention {_when(run.started_at)} {run.state}"
+    if run.dry_run:
+        line += " (dry run)"
+    done = run.totals
+    line += (
+        f": {done.actions:,} actions, {done.moved_rows:,} rows ({done.moved_bytes / 1e6:,.1f} MB) "
+        f"moved, {done.deleted_rows:,} rows ({done.deleted_bytes / 1e6:,.1f} MB) deleted"
+    )
+    if run.error:
+        line += f"; {run.error}"
+    return line

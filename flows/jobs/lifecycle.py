@@ -1,11 +1,13 @@
-"""The main job: ingest, then quality on the new batches, then the dirty rollups."""
+"""The main job: ingest, quality on the new batches, the dirty rollups, retention when due."""
 
 from __future__ import annotations
 
 from flows.jobs.ingest import ingest
 from flows.jobs.quality import quality
 from flows.jobs.recorded import recorded, run_job
+from flows.jobs.retention import retention
 from flows.jobs.rollup import rollup
+from tasks.retention import retention_is_due
 from tasks.step import step_logger
 from warehouse.runs.summary import LifecycleSummary, lifecycle_outcome
 from warehouse.settings import Settings, load_settings
@@ -13,19 +15,23 @@ from warehouse.settings import Settings, load_settings
 
 @recorded(lifecycle_outcome)
 def lifecycle(settings: Settings | None = None) -> LifecycleSummary:
-    """Run the lake's lifecycle once: ingest → quality → rollup, each even if one before failed.
+    """Run the lake's lifecycle once: ingest → quality → rollup → retention when due.
 
-    Quality and rollups still run after a partly failed ingest, on what was committed; the run
-    fails at the end, naming every step that failed. In a Prefect run each is a subflow.
+    Each step runs even if one before failed: quality and rollups still run after a partly
+    failed ingest, on what was committed; the run fails at the end, naming every step that
+    failed. Retention runs when no retention run completed within the last day (by the
+    settings' time), after the rollups, so the hours they cleaned may leave hot in the same
+    run. In a Prefect run each step is a subflow.
 
     Args:
         settings: Lake settings; default: the worker's SENECA_* variables and seneca.toml.
 
     """
     settings = settings or load_settings()
-    summary = LifecycleSummary(
-        [run_job(step, settings=settings) for step in (ingest, quality, rollup)]
-    )
+    steps = [run_job(step, settings=settings) for step in (ingest, quality, rollup)]
+    if retention_is_due(settings):
+        steps.append(run_job(retention, settings=settings))
+    summary = LifecycleSummary(steps)
     log_steps(summary)
     return summary
 

@@ -18,6 +18,7 @@ from warehouse.errors import CatalogError, LakeError
 from warehouse.progress import progress_sink
 from warehouse.retention.actions import Action, HoldWindow
 from warehouse.retention.execute import Applied, Executor, Stores
+from warehouse.retention.holds import live_hold_windows
 from warehouse.retention.log import export_log
 from warehouse.retention.plan import plan, plan_until_done
 from warehouse.retention.policy import Policy, load_policy
@@ -87,9 +88,8 @@ def plan_lines(actions: Sequence[Action]) -> list[PlanLine]:
 
 
 def read_holds(catalog: Catalog) -> list[HoldWindow]:
-    """The legal holds standing in the catalog (none until holds are recorded there)."""
-    reader = getattr(catalog, "hold_windows", None)
-    return list(reader()) if callable(reader) else []
+    """The legal holds standing in the catalog."""
+    return live_hold_windows(catalog)
 
 
 def retain(

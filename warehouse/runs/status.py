@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from warehouse.runs.retention_runs import RetentionRun, last_retention
+from warehouse.runs.tiers import TierUsage, tier_usage
 from warehouse.settings import Settings
 from warehouse.sources.datasets import STREAMS
-from warehouse.store.catalog import Catalog, CollectionRun
+from warehouse.store.catalog import Catalog, CollectionRun, Hold
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,23 @@ class LakeStatus:
     datasets: list[DatasetStatus]
     runs: list[RunStatus]
     collection: CollectionStatus | None = None
+    tiers: list[TierUsage] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)
+    retention: RetentionRun | None = None
 
 
 def lake_status(settings: Settings) -> LakeStatus:
-    """Every dataset's status, each flow's last run and garbage collection, from the catalog."""
+    """Every dataset's status, each flow's last run, collection, tiers, holds and retention."""
     catalog = Catalog(settings.resolved_catalog_url)
     try:
-        return LakeStatus(dataset_statuses(catalog), flow_runs(catalog), collection_status(catalog))
+        return LakeStatus(
+            dataset_statuses(catalog),
+            flow_runs(catalog),
+            collection_status(catalog),
+            tier_usage(catalog),
+            catalog.list_holds(),
+            last_retention(catalog),
+        )
     finally:
         catalog.dispose()
 

@@ -9,6 +9,8 @@ from warehouse.errors import SenecaError
 from warehouse.ingest.backfill import BackfillResult
 from warehouse.metrics.rollups import RollupReport
 from warehouse.quality import QualityReport
+from warehouse.retention.run import RetentionResult
+from warehouse.runs.retention_runs import retention_summary
 from warehouse.store.commit import DatasetResult
 
 
@@ -140,6 +142,15 @@ def backfill_outcome(flow: str, run: BackfillRun) -> RunOutcome:
     return RunOutcome(flow, run.backfill, (*problems, message), message, summary)
 
 
+def retention_outcome(flow: str, result: RetentionResult) -> RunOutcome:
+    """A retention run fails when an action could not be applied; the others stay applied."""
+    summary = retention_summary(result)
+    if result.ok:
+        return RunOutcome(flow, result, summary=summary)
+    message = f"{flow} failed: {'; '.join(result.errors)}"
+    return RunOutcome(flow, result, tuple(result.errors), message, summary)
+
+
 def lifecycle_outcome(flow: str, summary: LifecycleSummary) -> RunOutcome:
     """A lifecycle run fails when any step failed; each step's problems are named."""
     recorded = {"steps": summary.lines()}
@@ -187,5 +198,13 @@ def _describe(value: Any) -> str:
         return (
             f"{value.hours} hours, {value.days} days, {value.months} months refreshed "
             f"({value.marks_consumed} dirty marks consumed)"
+        )
+    if isinstance(value, RetentionResult):
+        if value.skipped:
+            return f"skipped: {value.skipped}"
+        done = retention_summary(value)
+        return (
+            f"{done['actions']} actions, {done['moved_rows']:,} rows moved, "
+            f"{done['deleted_rows']:,} rows deleted"
         )
     return type(value).__name__

@@ -1,6 +1,7 @@
 """The catalog: the one source of truth for cursors, committed files, batches, leases, runs."""
 
 from warehouse.store.catalog.catalog import Catalog
+from warehouse.store.catalog.holds import Hold
 from warehouse.store.catalog.records import (
     BatchCommit,
     CollectionRun,
@@ -22,6 +23,7 @@ from warehouse.store.catalog.schema import (
     collections,
     dirty_hours,
     files,
+    holds,
     leases,
     metadata,
     pins,
@@ -38,6 +40,7 @@ __all__ = [
     "CollectionRun",
     "DirtyMark",
     "FileRecord",
+    "Hold",
     "Pin",
     "RetentionChange",
     "RetentionEntry",
@@ -51,6 +54,7 @@ __all__ = [
     "collections",
     "dirty_hours",
     "files",
+    "holds",
     "leases",
     "metadata",
     "pins",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from warehouse.store.catalog.commits import Commits
 from warehouse.store.catalog.files import Files
+from warehouse.store.catalog.holds import Holds
 from warehouse.store.catalog.leases import Leases
 from warehouse.store.catalog.pins import Pins
 from warehouse.store.catalog.quality import Quality
@@ -12,5 +13,5 @@ from warehouse.store.catalog.rollups import Rollups
 from warehouse.store.catalog.runs import Runs
 
 
-class Catalog(Leases, Commits, Files, Runs, Rollups, Quality, Pins, Retention):
+class Catalog(Leases, Commits, Files, Runs, Rollups, Quality, Pins, Retention, Holds):
     """Reads and commits catalog state through SQLAlchemy (SQLite or PostgreSQL)."""

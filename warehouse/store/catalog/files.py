@@ -52,6 +52,11 @@ class Files(CatalogEngine):
         with self.transaction() as conn:
             return set(conn.execute(sa.select(files.c.path).where(files.c.kind == kind)).scalars())
 
+    def datasets(self) -> set[str]:
+        """Every dataset the catalog has committed files of, live or removed."""
+        with self.transaction() as conn:
+            return set(conn.execute(sa.select(files.c.dataset).distinct()).scalars())
+
     def live_file_commits(self) -> list[dict[str, Any]]:
         """Live data and quarantine files: dataset, kind, tier, partition, rows, bytes, commit."""
         columns = (files.c.dataset, files.c.kind, files.c.tier, files.c.partition, files.c.rows)

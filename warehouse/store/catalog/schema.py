@@ -173,6 +173,21 @@ state_keys = sa.Table(
     sa.Column("batch_id", sa.String(40), nullable=False),
 )
 
+# Legal holds: while a hold is live (`removed_at` NULL), retention deletes nothing of `dataset`
+# whose records fall in [since, until). Removing a hold stamps it, so the record of who was
+# held, when and why stays.
+holds = sa.Table(
+    "holds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset", sa.String(64), nullable=False),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("until", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("removed_at", UTCDateTime, nullable=True),
+)
+
 # Rollup refresh state: `commits_seen` = commit time up to which batches (and file removals)
 # have been rolled up for metrics timed by commit (quarantine, lake size).
 rollup_state = sa.Table(
