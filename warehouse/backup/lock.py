@@ -76,7 +76,7 @@ def stale_reason(lock: dict[str, Any], stale_after: dt.timedelta, now: dt.dateti
 def read_locks(repository: Repository) -> dict[str, dict[str, Any]]:
     """Every lock in the repository by key (an unreadable one as an empty record)."""
     found: dict[str, dict[str, Any]] = {}
-    for key in repository.list("locks"):
+    for key in repository.list_keys("locks"):
         try:
             found[key] = json.loads(repository.read(key))
         except FileNotFoundError:

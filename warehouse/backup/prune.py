@@ -36,38 +36,53 @@ class KeepPolicy:
     yearly: int = 7
 
 
-def _buckets(policy: KeepPolicy) -> list[tuple[str, int, Callable[[dt.datetime, int], int]]]:
+@dataclass
+class _Bucket:
+    """One keep option while the policy runs: counts left and the last bucket it kept."""
+
+    reason: str
+    left: int
+    bucket: Callable[[dt.datetime, int], int]
+    last: int | None = None
+
+
+def _buckets(policy: KeepPolicy) -> list[_Bucket]:
     return [
-        ("last", policy.last, lambda _t, nr: nr),
-        (
-            "hourly",
-            policy.hourly,
-            lambda t, _nr: t.year * 1000000 + t.month * 10000 + t.day * 100 + t.hour,
-        ),
-        ("daily", policy.daily, lambda t, _nr: t.year * 10000 + t.month * 100 + t.day),
-        ("weekly", policy.weekly, lambda t, _nr: t.isocalendar()[0] * 100 + t.isocalendar()[1]),
-        ("monthly", policy.monthly, lambda t, _nr: t.year * 100 + t.month),
-        ("yearly", policy.yearly, lambda t, _nr: t.year),
+        _Bucket("last snapshot", policy.last, lambda _t, nr: nr),
+        _Bucket("hourly snapshot", policy.hourly, lambda t, _nr: _ymd(t) * 100 + t.hour),
+        _Bucket("daily snapshot", policy.daily, lambda t, _nr: _ymd(t)),
+        _Bucket("weekly snapshot", policy.weekly, lambda t, _nr: _iso_week(t)),
+        _Bucket("monthly snapshot", policy.monthly, lambda t, _nr: t.year * 100 + t.month),
+        _Bucket("yearly snapshot", policy.yearly, lambda t, _nr: t.year),
     ]
+
+
+def _ymd(t: dt.datetime) -> int:
+    return t.year * 10000 + t.month * 100 + t.day
+
+
+def _iso_week(t: dt.datetime) -> int:
+    year, week, _ = t.isocalendar()
+    return year * 100 + week
 
 
 def keep_policy(times: Sequence[dt.datetime], policy: KeepPolicy) -> list[tuple[int, list[str]]]:
     """Indexes of `times` to keep with the reasons, newest first, as restic forget keeps them."""
-    order = sorted(range(len(times)), key=lambda i: times[i], reverse=True)  # stable, like Go
-    buckets = [[name, count, bucket, None] for name, count, bucket in _buckets(policy)]
+    order = sorted(range(len(times)), key=lambda i: times[i], reverse=True)
+    buckets = _buckets(policy)
     kept = []
     for nr, index in enumerate(order):
         when = times[index].astimezone(dt.UTC)
         reasons = []
         for state in buckets:
-            name, count, bucket, last = state
-            if count > 0 or count == -1:
-                value = bucket(when, nr)
-                if value != last or nr == len(order) - 1:
-                    state[3] = value
-                    if count > 0:
-                        state[1] = count - 1
-                    reasons.append(f"{name} snapshot")
+            if state.left > 0 or state.left == -1:
+                value = state.bucket(when, nr)
+                # Like restic, the oldest snapshot is kept while an option has counts left.
+                if value != state.last or nr == len(order) - 1:
+                    state.last = value
+                    if state.left > 0:
+                        state.left -= 1
+                    reasons.append(state.reason)
         if reasons:
             kept.append((index, reasons))
     return kept

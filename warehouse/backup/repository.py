@@ -127,7 +127,7 @@ class Repository:
 
     def object_names(self) -> set[str]:
         """Names of every object stored."""
-        return {key.rsplit("/", 1)[-1] for key in self.list("data") if "/.tmp-" not in key}
+        return {key.rsplit("/", 1)[-1] for key in self.list_keys("data") if "/.tmp-" not in key}
 
     def object_sizes(self) -> dict[str, int]:
         """Stored size of every object."""
@@ -189,7 +189,7 @@ class Repository:
 
     def document_names(self, folder: str) -> list[str]:
         """Names of the documents under `folder`."""
-        return sorted(k.rsplit("/", 1)[-1] for k in self.list(folder) if "/.tmp-" not in k)
+        return sorted(k.rsplit("/", 1)[-1] for k in self.list_keys(folder) if "/.tmp-" not in k)
 
     # -- raw store access: local files directly, S3 through s3fs ---------------------------------
 
@@ -221,7 +221,7 @@ class Repository:
                 f"backup repository {self.url}: cannot read {key}: {_why(exc)}"
             ) from None
 
-    def list(self, folder: str) -> list[str]:
+    def list_keys(self, folder: str) -> list[str]:
         """Keys under `folder` (relative to the root)."""
         return [key for key, _ in self.list_sizes(folder)]
 
@@ -262,7 +262,7 @@ class Repository:
         """Remove half-written files a killed local writer left (S3 PUTs leave none)."""
         if not self.local:
             return 0
-        stale = [k for k in self.list("data") + self.list("snapshots") if "/.tmp-" in k]
+        stale = [k for k in self.list_keys("data") + self.list_keys("snapshots") if "/.tmp-" in k]
         self.delete(stale)
         return len(stale)
 
