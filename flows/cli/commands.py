@@ -339,3 +339,7 @@ def rollup(
 
         render.daily_totals_table(tz, daily_totals(settings, tz))
     render.exit_on_problems(outcome)
+
+
+# The backup commands register themselves on `app`.
+from flows.cli import backup_commands  # noqa: E402, F401
