@@ -217,12 +217,12 @@ def sql(
 
 
 @app.command()
-def status(lake: LakeOpt = None, catalog_url: CatalogOpt = None) -> None:
-    """Per dataset: rows, bytes, files, newest record, lag, quarantine; the last run per flow."""
+def status(lake: LakeOpt = None, catalog_url: CatalogOpt = None, now: NowOpt = None) -> None:
+    """Per dataset: rows, bytes, files, newest record, lag, quarantine; last runs; backups."""
     from warehouse.runs.status import lake_status
 
-    settings = _settings(lake=lake, catalog_url=catalog_url)
-    render.status_tables(settings, lake_status(settings), dt.datetime.now(dt.UTC))
+    settings = _settings(lake=lake, catalog_url=catalog_url, now=now)
+    render.status_tables(settings, lake_status(settings), settings.current_time())
 
 
 @app.command()

@@ -57,6 +57,14 @@ class BackupResult:
     manifest: Manifest
     notes: list[str] = field(default_factory=list)
 
+    def line(self) -> str:
+        """The snapshot in one line, for the lifecycle's summary."""
+        m = self.manifest
+        return (
+            f"snapshot {m.name[:8]} ({m.kind}): {m.stats.files:,} files, "
+            f"{m.stats.changed_files:,} read, {m.stats.bytes_added / 1e6:,.1f} MB added"
+        )
+
 
 def pool_size() -> int:
     """Threads for hashing, compressing and writing: one per core, and one waiting on IO."""

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from warehouse.backup.status import BackupStatus, backup_status
 from warehouse.settings import Settings
 from warehouse.sources.datasets import STREAMS
 from warehouse.store.catalog import Catalog, CollectionRun
@@ -78,13 +79,19 @@ class LakeStatus:
     datasets: list[DatasetStatus]
     runs: list[RunStatus]
     collection: CollectionStatus | None = None
+    backups: BackupStatus | None = None
 
 
 def lake_status(settings: Settings) -> LakeStatus:
     """Every dataset's status, each flow's last run and garbage collection, from the catalog."""
     catalog = Catalog(settings.resolved_catalog_url)
     try:
-        return LakeStatus(dataset_statuses(catalog), flow_runs(catalog), collection_status(catalog))
+        return LakeStatus(
+            dataset_statuses(catalog),
+            flow_runs(catalog),
+            collection_status(catalog),
+            backup_status(settings),
+        )
     finally:
         catalog.dispose()
 

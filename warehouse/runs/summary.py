@@ -188,4 +188,7 @@ def _describe(value: Any) -> str:
             f"{value.hours} hours, {value.days} days, {value.months} months refreshed "
             f"({value.marks_consumed} dirty marks consumed)"
         )
+    line = getattr(value, "line", None)  # results that say themselves in one line (backups)
+    if callable(line):
+        return str(line())
     return type(value).__name__

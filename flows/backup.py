@@ -1,0 +1,21 @@
+"""The backup flow: one snapshot of the lake and Marcus's files into the backup repository."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.recorded import recorded
+from tasks.backup import take_snapshot
+from warehouse.backup.outcomes import backup_outcome
+from warehouse.backup.snapshot import BackupResult
+from warehouse.settings import Settings, load_settings
+
+
+@flow(name="backup")
+@recorded(backup_outcome)
+def backup(
+    settings: Settings | None = None, kind: str = "incremental", include_cold: bool = False
+) -> BackupResult:
+    """Take a full, differential or incremental snapshot (cold files by reference unless told)."""
+    settings = settings or load_settings()
+    return take_snapshot(settings, kind, include_cold)

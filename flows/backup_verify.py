@@ -1,0 +1,19 @@
+"""The backup verify flow: re-read every object of the repository (or subset K/N)."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.recorded import recorded
+from tasks.backup import verify_backups
+from warehouse.backup.outcomes import verify_outcome
+from warehouse.backup.verify import VerifyResult, parse_subset
+from warehouse.settings import Settings, load_settings
+
+
+@flow(name="backup-verify")
+@recorded(verify_outcome)
+def backup_verify(settings: Settings | None = None, subset: str | None = None) -> VerifyResult:
+    """Verify the repository's objects; the run fails naming every damaged one."""
+    settings = settings or load_settings()
+    return verify_backups(settings, parse_subset(subset))
