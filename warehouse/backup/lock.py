@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from warehouse.backup.errors import RepositoryLocked
+from warehouse.backup.errors import BackupError, RepositoryLocked
 from warehouse.backup.repository import Repository
 from warehouse.store.collect import process_alive
 
@@ -128,10 +128,17 @@ def repository_lock(
     refresher.start()
     try:
         yield held
-    finally:
+    except BaseException:
         stop.set()
         refresher.join()
-        repository.delete([key])
+        try:
+            repository.delete([key])
+        except BackupError:
+            pass  # the store is what failed: the lock goes stale and the next holder breaks it
+        raise
+    stop.set()
+    refresher.join()
+    repository.delete([key])
 
 
 def _refresh(

@@ -292,7 +292,7 @@ def _why(exc: BaseException) -> str:
 
 def repository_secret(settings: Settings) -> bytes | None:
     """The password or key file content configured for backups, if any."""
-    if settings.backup_password is not None:
+    if settings.backup_password is not None and settings.backup_password.get_secret_value():
         return settings.backup_password.get_secret_value().encode()
     if settings.backup_key_file is not None:
         try:

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from warehouse.backup.manifest import (
     snapshot_at,
 )
 from warehouse.backup.repository import Repository, open_repository
-from warehouse.backup.snapshot import pool_size
+from warehouse.backup.threads import map_threads
 from warehouse.settings import Settings
 
 MARKER = ".seneca-restore"
@@ -82,8 +81,7 @@ def restore_snapshot(
     writer = _Writer(repository, manifest, delta or resuming, progress or (lambda _n: None))
     wanted = [e for e in manifest.entries if e.kind != "cold" or e.chunks]
     result.cold_by_reference = len(manifest.entries) - len(wanted)
-    with ThreadPoolExecutor(pool_size()) as pool:
-        done = list(pool.map(lambda e: writer.restore(e, destination(target, e)), wanted))
+    done = map_threads(lambda e: writer.restore(e, destination(target, e)), wanted)
     result.written = sum(1 for wrote in done if wrote)
     result.kept = len(done) - result.written
     result.bytes_written = writer.bytes_written

@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from warehouse.backup.sources import (
     marcus_sources,
     source_stat,
 )
+from warehouse.backup.threads import map_threads
 from warehouse.errors import SourceError
 from warehouse.settings import Settings
 from warehouse.store.catalog import Catalog
@@ -64,11 +64,6 @@ class BackupResult:
             f"snapshot {m.name[:8]} ({m.kind}): {m.stats.files:,} files, "
             f"{m.stats.changed_files:,} read, {m.stats.bytes_added / 1e6:,.1f} MB added"
         )
-
-
-def pool_size() -> int:
-    """Threads for hashing, compressing and writing: one per core, and one waiting on IO."""
-    return (os.cpu_count() or 1) + 1
 
 
 def base_of(kind: str, manifests: list[Manifest]) -> Manifest | None:
@@ -171,8 +166,7 @@ class _Taker:
 
     def take_all(self, sources: list[SourceFile], scratch: Path) -> list[Entry]:
         """Entries of every source file that still exists, taken on the thread pool."""
-        with ThreadPoolExecutor(pool_size()) as pool:
-            taken = list(pool.map(lambda s: self.take(s, scratch), sources))
+        taken = map_threads(lambda s: self.take(s, scratch), sources)
         return [e for e in taken if e is not None]
 
     def reusable(self, source: SourceFile, stat: list[int]) -> Entry | None:
@@ -244,7 +238,10 @@ class _Taker:
                 view.release()
             finally:
                 if isinstance(data, mmap.mmap):
-                    data.close()
+                    try:
+                        data.close()
+                    except BufferError:
+                        pass  # views of a failed read still hold it: freed with them
         return Entry(
             area=source.area,
             path=source.path,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +17,7 @@ from warehouse.backup.errors import BackupError, DamagedObject
 from warehouse.backup.lock import repository_lock
 from warehouse.backup.manifest import SNAPSHOTS, Manifest
 from warehouse.backup.repository import Repository, open_repository
-from warehouse.backup.snapshot import pool_size
+from warehouse.backup.threads import map_threads
 from warehouse.settings import Settings
 
 LEDGER = "ledger"
@@ -110,8 +109,7 @@ def verify_repository(
             step(sizes[name])
             return name, None
 
-        with ThreadPoolExecutor(pool_size()) as pool:
-            checked = list(pool.map(check, names))
+        checked = map_threads(check, names)
         ledger = read_ledger(repository)
         for name, problem in checked:
             if problem is None:
