@@ -317,8 +317,9 @@ def open_repository(settings: Settings, create: bool = False) -> Repository:
             raise BackupError(
                 f"backup repository {url}: no repository there (no backup yet)"
             ) from None
-        config = _new_config(secret, settings.backup_chunk_bytes)
+        config, keys = _new_config(secret, settings.backup_chunk_bytes)
         probe.write("config", json.dumps(config).encode(), sync=True)
+        return Repository(store, keys, int(config["chunk_bytes"]))
     except json.JSONDecodeError:
         raise BackupError(f"backup repository {url}: config is not JSON (corrupt)") from None
     if config.get("version") != FORMAT_VERSION:
@@ -326,23 +327,25 @@ def open_repository(settings: Settings, create: bool = False) -> Repository:
     return Repository(store, _keys(config, secret, url), int(config["chunk_bytes"]))
 
 
-def _new_config(secret: bytes | None, chunk_bytes: int) -> dict[str, Any]:
+def _new_config(secret: bytes | None, chunk_bytes: int) -> tuple[dict[str, Any], Keys | None]:
     config: dict[str, Any] = {
         "version": FORMAT_VERSION,
         "id": uuid.uuid4().hex,
         "chunk_bytes": chunk_bytes,
         "encryption": None,
     }
+    keys = None
     if secret is not None:
         salt = new_salt()
-        check = key_check(derive_keys(secret, salt))
+        keys = derive_keys(secret, salt)
+        check = key_check(keys)
         config["encryption"] = {
             "cipher": "AES-256-GCM",
             "kdf": "scrypt",
             "salt": base64.b64encode(salt).decode(),
             "check": base64.b64encode(check).decode(),
         }
-    return config
+    return config, keys
 
 
 def _keys(config: dict[str, Any], secret: bytes | None, url: str) -> Keys | None:
