@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from warehouse.backup.sources import (
     marcus_sources,
     source_stat,
 )
-from warehouse.backup.threads import map_threads
+from warehouse.backup.threads import map_threads, pool_size
 from warehouse.errors import SourceError
 from warehouse.settings import Settings
 from warehouse.store.catalog import Catalog
@@ -156,6 +157,7 @@ class _Taker:
         self.bytes_added = 0
         self.notes: list[str] = []
         self._count = threading.Lock()
+        self.chunk_pool: ThreadPoolExecutor
 
     def added(self, stored_bytes: int) -> None:
         """Count one object this snapshot stored."""
@@ -166,8 +168,17 @@ class _Taker:
 
     def take_all(self, sources: list[SourceFile], scratch: Path) -> list[Entry]:
         """Entries of every source file that still exists, taken on the thread pool."""
-        taken = map_threads(lambda s: self.take(s, scratch), sources)
+        # Chunks go to a pool of their own, so one big file keeps every core busy too.
+        with ThreadPoolExecutor(pool_size()) as self.chunk_pool:
+            taken = map_threads(lambda s: self.take(s, scratch), sources)
         return [e for e in taken if e is not None]
+
+    def store_chunk(self, piece: memoryview, compress: bool) -> tuple[str, int]:
+        """Store one chunk unless the repository has it; its name and length."""
+        stored = self.repository.put(piece, self.known, compress)
+        self.added(stored.stored_bytes)
+        self.progress(stored.length)
+        return stored.name, stored.length
 
     def reusable(self, source: SourceFile, stat: list[int]) -> Entry | None:
         """The parent's entry for a file that has not changed since, if its objects remain."""
@@ -227,13 +238,16 @@ class _Taker:
             )
             try:
                 view = memoryview(data)
-                digest = hashlib.sha256(view).hexdigest()
-                chunks = []
-                for piece in cut(view, self.repository.chunk_bytes):
-                    stored = self.repository.put(piece, self.known, compress)
-                    self.added(stored.stored_bytes)
-                    chunks.append((stored.name, stored.length))
-                    self.progress(stored.length)
+                pieces = list(cut(view, self.repository.chunk_bytes))
+                work = [self.chunk_pool.submit(self.store_chunk, p, compress) for p in pieces]
+                try:
+                    digest = hashlib.sha256(view).hexdigest()
+                    chunks = [future.result() for future in work]
+                except BaseException:
+                    for future in work:
+                        future.cancel()
+                    raise
+                for piece in pieces:
                     piece.release()
                 view.release()
             finally:
