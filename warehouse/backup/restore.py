@@ -13,7 +13,9 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,12 +29,13 @@ from warehouse.backup.manifest import (
     snapshot_at,
 )
 from warehouse.backup.repository import Repository, open_repository
-from warehouse.backup.threads import map_threads
+from warehouse.backup.threads import map_threads, pool_size
 from warehouse.settings import Settings
 
 MARKER = ".seneca-restore"
 PART = ".seneca-part"
 HASH_BLOCK = 8 << 20
+FETCH_AHEAD = 8  # chunks of one file read ahead while it is written
 
 
 @dataclass
@@ -81,7 +84,8 @@ def restore_snapshot(
     writer = _Writer(repository, manifest, delta or resuming, progress or (lambda _n: None))
     wanted = [e for e in manifest.entries if e.kind != "cold" or e.chunks]
     result.cold_by_reference = len(manifest.entries) - len(wanted)
-    done = map_threads(lambda e: writer.restore(e, destination(target, e)), wanted)
+    with ThreadPoolExecutor(pool_size()) as writer.chunk_pool:
+        done = map_threads(lambda e: writer.restore(e, destination(target, e)), wanted)
     result.written = sum(1 for wrote in done if wrote)
     result.kept = len(done) - result.written
     result.bytes_written = writer.bytes_written
@@ -150,6 +154,22 @@ class _Writer:
         self.reuse = reuse
         self.progress = progress
         self.bytes_written = 0
+        self.chunk_pool: ThreadPoolExecutor
+
+    def fetched(self, entry: Entry) -> Iterator[bytes]:
+        """An entry's chunks in order, a few fetched ahead on the chunk pool."""
+        ahead: deque[Future[bytes]] = deque()
+        names = iter(name for name, _ in entry.chunks)
+        try:
+            for name in names:
+                ahead.append(self.chunk_pool.submit(self.repository.get, name))
+                if len(ahead) >= FETCH_AHEAD:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+        finally:
+            for future in ahead:
+                future.cancel()
 
     def restore(self, entry: Entry, place: Path) -> bool:
         """Write one file unless it is there already (delta); whether it was written."""
@@ -162,8 +182,7 @@ class _Writer:
             place.parent.mkdir(parents=True, exist_ok=True)
             digest = hashlib.sha256()
             with open(part, "wb") as out:
-                for name, _length in entry.chunks:
-                    data = self.repository.get(name)
+                for data in self.fetched(entry):
                     digest.update(data)
                     out.write(data)
                     self.progress(len(data))
