@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -86,6 +86,28 @@ class Settings(BaseSettings):
         "server is configured (default: run their steps directly, without Prefect)",
     )
 
+    backup_url: str | None = Field(
+        default=None,
+        description="Backup repository: a local directory or s3://bucket/prefix; default "
+        "<lake>/../backups (the lake's own disk: set an off-site URL). The lifecycle backs up "
+        "only when this is set",
+    )
+    backup_password: SecretStr | None = Field(
+        default=None, description="Encrypts a new backup repository (key derived with scrypt)"
+    )
+    backup_key_file: Path | None = Field(
+        default=None, description="File whose content is the backup key (instead of a password)"
+    )
+    backup_chunk_bytes: int = Field(
+        default=1 << 20,
+        ge=256,
+        le=4 << 20,
+        description="Average chunk size of a new backup repository",
+    )
+    backup_lock_stale_minutes: float = Field(
+        default=30, gt=0, description="A backup repository lock not refreshed this long is stale"
+    )
+
     now: dt.datetime | None = Field(
         default=None,
         description="The time policy-driven commands act at (retention, status, backups); "
@@ -135,6 +157,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Flags win over the environment, which wins over seneca.toml."""
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def resolved_backup_url(self) -> str:
+        """The backup repository URL, defaulting to `backups` beside the lake."""
+        return self.backup_url or str(self.lake.parent / "backups")
 
     @property
     def resolved_catalog_url(self) -> str:

@@ -448,3 +448,7 @@ def hold_remove(
         except HoldError as exc:
             raise fail(str(exc)) from None
     typer.echo(f"hold {hold.id} removed: {render.hold_line(hold)}")
+
+
+# The backup commands register themselves on `app`.
+from flows.cli import backup_commands  # noqa: E402, F401

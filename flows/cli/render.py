@@ -353,6 +353,10 @@ def status_tables(settings: Settings, status: LakeStatus, now: dt.datetime) -> N
     if status.collection is not None:
         out.print(collection_line(status.collection))
     retention_sections(status)
+    if status.backups is not None:
+        from flows.cli.backup_render import backup_line
+
+        out.print(backup_line(status.backups))
     if status.runs:
         run_table = Table(title="Last runs", title_justify="left")
         for column in ("flow", "state", "started", "duration"):

@@ -1,12 +1,14 @@
-"""The main job: ingest, quality on the new batches, the dirty rollups, retention when due."""
+"""The main job: ingest, quality, the dirty rollups, then retention and a backup when due."""
 
 from __future__ import annotations
 
+from flows.jobs.backup import backup
 from flows.jobs.ingest import ingest
 from flows.jobs.quality import quality
 from flows.jobs.recorded import recorded, run_job
 from flows.jobs.retention import retention
 from flows.jobs.rollup import rollup
+from tasks.backup import due_backup
 from tasks.retention import retention_is_due
 from tasks.step import step_logger
 from warehouse.runs.summary import LifecycleSummary, lifecycle_outcome
@@ -21,7 +23,8 @@ def lifecycle(settings: Settings | None = None) -> LifecycleSummary:
     failed ingest, on what was committed; the run fails at the end, naming every step that
     failed. Retention runs when no retention run completed within the last day (by the
     settings' time), after the rollups, so the hours they cleaned may leave hot in the same
-    run. In a Prefect run each step is a subflow.
+    run. A backup of the kind that is due follows, when a backup repository is configured. In
+    a Prefect run each step is a subflow.
 
     Args:
         settings: Lake settings; default: the worker's SENECA_* variables and seneca.toml.
@@ -31,6 +34,9 @@ def lifecycle(settings: Settings | None = None) -> LifecycleSummary:
     steps = [run_job(step, settings=settings) for step in (ingest, quality, rollup)]
     if retention_is_due(settings):
         steps.append(run_job(retention, settings=settings))
+    kind = due_backup(settings)  # with a backup repository configured, the kind that is due
+    if kind is not None:
+        steps.append(run_job(backup, settings=settings, kind=kind))
     summary = LifecycleSummary(steps)
     log_steps(summary)
     return summary

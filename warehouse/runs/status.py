@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from warehouse.backup.status import BackupStatus, backup_status
 from warehouse.runs.retention_runs import RetentionRun, last_retention
 from warehouse.runs.tiers import TierUsage, tier_usage
 from warehouse.settings import Settings
@@ -83,6 +84,7 @@ class LakeStatus:
     tiers: list[TierUsage] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
     retention: RetentionRun | None = None
+    backups: BackupStatus | None = None
 
 
 def lake_status(settings: Settings) -> LakeStatus:
@@ -96,6 +98,7 @@ def lake_status(settings: Settings) -> LakeStatus:
             tier_usage(catalog),
             catalog.list_holds(),
             last_retention(catalog),
+            backup_status(settings),
         )
     finally:
         catalog.dispose()

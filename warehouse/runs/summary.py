@@ -207,4 +207,7 @@ def _describe(value: Any) -> str:
             f"{done['actions']} actions, {done['moved_rows']:,} rows moved, "
             f"{done['deleted_rows']:,} rows deleted"
         )
+    line = getattr(value, "line", None)  # results that say themselves in one line (backups)
+    if callable(line):
+        return str(line())
     return type(value).__name__

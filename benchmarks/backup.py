@@ -1,0 +1,248 @@
+"""Backup benchmark: Seneca's backups side by side with restic on the same lake and Marcus files.
+
+    python benchmarks/backup.py [--data DIR] [--days N] [--scale K] [--keep]
+
+1. Ensures a Marcus sample of >= 1 GB under DIR (default /tmp/backup-bench), written by
+   `marcus_sample.write_sample`, and a lake ingested from it (every ingest unit); both are reused
+   while DIR/bench_manifest.json matches.
+2. Installs restic from Debian's packages when it is missing (for this benchmark only).
+3. Both tools, each into its own fresh encrypted repository, over the same set: the lake, the
+   Marcus root's data/ and logs/, and the Marcus home. Timed, each as a command in its own
+   process (`seneca …` / `restic …`), page cache warmed first so neither pays for the other:
+   a first (full) backup; an incremental after one more hour of Marcus data (each live JSONL
+   log grows by 1/24 of a day, then ingest runs); a full restore of the latest snapshot into an
+   empty directory; and a verify that reads every byte back (`seneca backups verify`,
+   `restic check --read-data`). Repository size is bytes on disk after the first backup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = Path("/tmp/backup-bench")
+MANIFEST = "bench_manifest.json"
+SEED = 7
+PASSWORD = "benchmark password"
+MIN_BYTES = 10**9
+
+
+def tree_bytes(*tops: Path) -> int:
+    """Bytes of every file under the given directories."""
+    return sum(
+        p.stat().st_size for top in tops if top.exists() for p in top.rglob("*") if p.is_file()
+    )
+
+
+def backup_set(data: Path) -> list[Path]:
+    """What both tools back up."""
+    return [data / "lake", data / "marcus" / "data", data / "marcus" / "logs", data / "marcus_home"]
+
+
+def ensure_data(data: Path, days: int, scale: float) -> dict[str, Any]:
+    """The sample and its lake, made once and reused while the manifest matches."""
+    wanted = {"days": days, "scale": scale, "seed": SEED}
+    path = data / MANIFEST
+    if path.exists():
+        manifest: dict[str, Any] = json.loads(path.read_text())
+        if all(manifest.get(k) == v for k, v in wanted.items()):
+            print(f"data: reusing {data}")
+            return manifest
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    sys.path.insert(0, str(ROOT))
+    from marcus_sample import write_sample
+
+    began = time.monotonic()
+    write_sample(data, days=days, scale=scale, seed=SEED)
+    print(f"data: sample written in {time.monotonic() - began:.0f}s")
+    began = time.monotonic()
+    ingest(data)
+    print(f"data: lake ingested in {time.monotonic() - began:.0f}s")
+    manifest = {**wanted, "bytes": tree_bytes(*backup_set(data))}
+    path.write_text(json.dumps(manifest))
+    return manifest
+
+
+def ingest(data: Path) -> None:
+    """Every ingest unit once, in a process of its own."""
+    code = (
+        "from warehouse.ingest.registry import ingest_named, ingest_unit_names\n"
+        "from warehouse.settings import load_settings\n"
+        "from warehouse.store.catalog import Catalog\n"
+        "s = load_settings()\n"
+        "with Catalog(s.resolved_catalog_url) as c:\n"
+        "    for n in ingest_unit_names(): ingest_named(s, c, n)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env=seneca_env(data))
+
+
+def seneca_env(data: Path) -> dict[str, str]:
+    """The environment a `seneca` command of the benchmark runs with."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENECA_")}
+    env.update(
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p),
+        SENECA_LAKE=str(data / "lake"),
+        SENECA_MARCUS_ROOT=str(data / "marcus"),
+        SENECA_MARCUS_HOME=str(data / "marcus_home"),
+        SENECA_BACKUP_URL=str(data / "seneca-repo"),
+        SENECA_BACKUP_PASSWORD=PASSWORD,
+        RESTIC_REPOSITORY=str(data / "restic-repo"),
+        RESTIC_PASSWORD=PASSWORD,
+    )
+    return env
+
+
+def ensure_restic() -> str:
+    """The restic binary, installed from Debian's packages when missing."""
+    found = shutil.which("restic")
+    if found:
+        return found
+    print("restic: installing the Debian package (benchmark only)")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "restic"], check=True)
+    return shutil.which("restic") or "restic"
+
+
+def timed(args: list[str], env: dict[str, str], cwd: Path) -> float:
+    """Seconds one command took; it must succeed."""
+    began = time.monotonic()
+    done = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True)
+    took = time.monotonic() - began
+    if done.returncode != 0:
+        raise SystemExit(f"error: {' '.join(args[:3])} failed: {done.stderr.strip()[-500:]}")
+    return took
+
+
+def warm(data: Path) -> None:
+    """Read every file once, so both tools start from the same page cache."""
+    for top in backup_set(data):
+        for path in top.rglob("*"):
+            if path.is_file():
+                with path.open("rb") as handle:
+                    while handle.read(16 << 20):
+                        pass
+
+
+def one_more_hour(data: Path, days: int) -> int:
+    """Grow each live JSONL log by an hour's share of its size (its own last lines again)."""
+    grown = 0
+    newest: dict[Path, Path] = {}
+    for log in sorted((data / "marcus").rglob("*.jsonl")) + sorted(
+        (data / "marcus_home").glob("*.jsonl")
+    ):
+        newest[log.parent / log.name.split("_")[0]] = log
+    for log in newest.values():
+        size = log.stat().st_size
+        share = size // (days * 24)
+        if share == 0:
+            continue
+        with log.open("rb") as handle:
+            handle.seek(max(0, size - share))
+            tail = handle.read()
+        tail = tail[tail.find(b"\n") + 1 :]
+        with log.open("ab") as out:
+            out.write(tail)
+        grown += len(tail)
+    return grown
+
+
+SENECA = [sys.executable, "-c", "from flows.cli import main; main()"]
+
+
+def bench(args: argparse.Namespace) -> int:
+    """Run both tools through the four steps and print the table."""
+    data: Path = args.data
+    manifest = ensure_data(data, args.days, args.scale)
+    if manifest["bytes"] < MIN_BYTES:
+        print(f"note: the backup set is {manifest['bytes'] / 1e9:.2f} GB (< 1 GB): raise --scale")
+    restic = ensure_restic()
+    env = seneca_env(data)
+    for name in ("seneca-repo", "restic-repo", "restore-seneca", "restore-restic"):
+        shutil.rmtree(data / name, ignore_errors=True)
+    sources = [str(p.relative_to(data)) for p in backup_set(data)]
+    results: dict[str, dict[str, float]] = {"seneca": {}, "restic": {}}
+    subprocess.run([restic, "init", "-q"], env=env, check=True, capture_output=True)
+
+    warm(data)
+    results["seneca"]["first backup s"] = timed([*SENECA, "backup", "--kind", "full"], env, data)
+    warm(data)
+    results["restic"]["first backup s"] = timed([restic, "backup", "-q", *sources], env, data)
+    results["seneca"]["repository MB"] = tree_bytes(data / "seneca-repo") / 1e6
+    results["restic"]["repository MB"] = tree_bytes(data / "restic-repo") / 1e6
+
+    grown = one_more_hour(data, args.days)
+    ingest(data)
+    warm(data)
+    results["seneca"]["incremental s"] = timed(
+        [*SENECA, "backup", "--kind", "incremental"], env, data
+    )
+    warm(data)
+    results["restic"]["incremental s"] = timed([restic, "backup", "-q", *sources], env, data)
+
+    latest = json.loads(
+        subprocess.run(
+            [restic, "snapshots", "--json", "latest"], env=env, capture_output=True, check=True
+        ).stdout
+    )[0]["short_id"]
+    seneca_latest = _seneca_latest(env, data)
+    results["seneca"]["restore s"] = timed(
+        [*SENECA, "restore", seneca_latest, "--target", str(data / "restore-seneca")], env, data
+    )
+    results["restic"]["restore s"] = timed(
+        [restic, "restore", "-q", latest, "--target", str(data / "restore-restic")], env, data
+    )
+    results["seneca"]["verify s"] = timed([*SENECA, "backups", "verify"], env, data)
+    results["restic"]["verify s"] = timed([restic, "check", "-q", "--read-data"], env, data)
+
+    print()
+    print(
+        f"backup set: {manifest['bytes'] / 1e9:.2f} GB (lake + Marcus root data/logs + home); "
+        f"one more hour: {grown / 1e6:.1f} MB of JSONL, then ingest"
+    )
+    print(f"{'':22} {'seneca':>10} {'restic':>10} {'ratio':>8}")
+    for row in results["seneca"]:
+        ours, theirs = results["seneca"][row], results["restic"][row]
+        print(f"{row:22} {ours:10.1f} {theirs:10.1f} {ours / theirs:8.2f}")
+    (data / "results.json").write_text(json.dumps(results, indent=2))
+    if not args.keep:
+        for name in ("seneca-repo", "restic-repo", "restore-seneca", "restore-restic"):
+            shutil.rmtree(data / name, ignore_errors=True)
+    return 0
+
+
+def _seneca_latest(env: dict[str, str], data: Path) -> str:
+    code = (
+        "from warehouse.backup.manifest import load_manifests\n"
+        "from warehouse.backup.repository import open_repository\n"
+        "from warehouse.settings import load_settings\n"
+        "print(load_manifests(open_repository(load_settings()))[-1].name)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=data, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the flags and run the benchmark."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--days", type=int, default=2)
+    parser.add_argument("--scale", type=float, default=100.0, help="write_sample scale (≥ 1 GB)")
+    parser.add_argument("--keep", action="store_true", help="Keep the repositories and restores")
+    return bench(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
