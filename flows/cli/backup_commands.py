@@ -16,15 +16,8 @@ from typing import Annotated
 import typer
 
 from flows.cli import backup_render
-from flows.cli.commands import (
-    CatalogOpt,
-    LakeOpt,
-    MarcusHome,
-    MarcusRoot,
-    NowOpt,
-    _settings,
-    app,
-)
+from flows.cli.commands import app
+from flows.cli.options import with_settings
 from flows.cli.render import fail
 from warehouse.errors import SenecaError
 from warehouse.settings import Settings
@@ -48,18 +41,11 @@ class Kind(StrEnum):
     incremental = "incremental"
 
 
-def _backup_settings(
-    repository: str | None,
-    marcus_root: Path | None = None,
-    marcus_home: Path | None = None,
-    lake: Path | None = None,
-    catalog_url: str | None = None,
-    now: dt.datetime | None = None,
-) -> Settings:
-    settings = _settings(marcus_root, marcus_home, lake, catalog_url, now)
-    if repository is not None:
-        settings = settings.model_copy(update={"backup_url": repository})
-    return settings
+def _with_repository(settings: Settings, repository: str | None) -> Settings:
+    """The settings with `--repository`, when given, as the backup repository."""
+    if repository is None:
+        return settings
+    return settings.model_copy(update={"backup_url": repository})
 
 
 @contextmanager
@@ -71,7 +57,9 @@ def _expected_failures() -> Iterator[None]:
 
 
 @app.command()
+@with_settings(now=True)
 def backup(
+    settings: Settings,
     kind: Annotated[
         Kind, typer.Option("--kind", help="full, differential or incremental")
     ] = Kind.incremental,
@@ -79,48 +67,42 @@ def backup(
         bool, typer.Option("--include-cold", help="Copy cold-tier files too (else by reference)")
     ] = False,
     repository: RepositoryOpt = None,
-    marcus_root: MarcusRoot = None,
-    marcus_home: MarcusHome = None,
-    lake: LakeOpt = None,
-    catalog_url: CatalogOpt = None,
-    now: NowOpt = None,
 ) -> None:
     """Take a snapshot of the lake (at one catalog commit) and of Marcus's files."""
     from warehouse.backup.snapshot import take_snapshot
 
-    settings = _backup_settings(repository, marcus_root, marcus_home, lake, catalog_url, now)
+    settings = _with_repository(settings, repository)
     with _expected_failures(), backup_render.byte_progress("backup") as step:
         result = take_snapshot(settings, kind.value, include_cold, progress=step)
     backup_render.snapshot_taken(result, settings.resolved_backup_url)
 
 
 @backups.command("list")
-def list_snapshots(
-    repository: RepositoryOpt = None, lake: LakeOpt = None, now: NowOpt = None
-) -> None:
+@with_settings(now=True)
+def list_snapshots(settings: Settings, repository: RepositoryOpt = None) -> None:
     """Every snapshot: name, kind, time, files, bytes added, parent."""
     from warehouse.backup.manifest import load_manifests
     from warehouse.backup.repository import open_repository
 
-    settings = _backup_settings(repository, lake=lake, now=now)
+    settings = _with_repository(settings, repository)
     with _expected_failures():
         manifests = load_manifests(open_repository(settings))
     backup_render.snapshots_table(manifests, settings.resolved_backup_url)
 
 
 @backups.command("verify")
+@with_settings(now=True)
 def verify(
+    settings: Settings,
     subset: Annotated[
         str | None, typer.Option("--subset", help="Only objects of bucket K of N, e.g. 1/7")
     ] = None,
     repository: RepositoryOpt = None,
-    lake: LakeOpt = None,
-    now: NowOpt = None,
 ) -> None:
     """Re-read and re-hash every object (or a subset); exit 1 naming each damaged one."""
     from warehouse.backup.verify import parse_subset, verify_repository
 
-    settings = _backup_settings(repository, lake=lake, now=now)
+    settings = _with_repository(settings, repository)
     try:
         parts = parse_subset(subset)
     except SenecaError as exc:
@@ -133,7 +115,9 @@ def verify(
 
 
 @backups.command("prune")
+@with_settings(now=True)
 def prune(
+    settings: Settings,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what would go, remove nothing")
     ] = False,
@@ -144,7 +128,6 @@ def prune(
     keep_monthly: Annotated[int, typer.Option("--keep-monthly", min=-1)] = 12,
     keep_yearly: Annotated[int, typer.Option("--keep-yearly", min=-1)] = 7,
     repository: RepositoryOpt = None,
-    lake: LakeOpt = None,
 ) -> None:
     """Forget snapshots as `restic forget --keep-…` would; remove objects no kept one needs."""
     from warehouse.backup.prune import KeepPolicy, prune_repository
@@ -152,14 +135,16 @@ def prune(
     policy = KeepPolicy(keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly)
     if policy == KeepPolicy(0, 0, 0, 0, 0, 0):
         raise fail("prune: every --keep-… is 0, which would forget every snapshot", 2)
-    settings = _backup_settings(repository, lake=lake)
+    settings = _with_repository(settings, repository)
     with _expected_failures():
         result = prune_repository(settings, policy, dry_run)
     backup_render.prune_lines(result)
 
 
 @app.command()
+@with_settings
 def restore(
+    settings: Settings,
     snapshot: Annotated[str | None, typer.Argument(help="Snapshot name (a unique prefix)")] = None,
     target: Annotated[
         Path, typer.Option("--target", help="Writes DIR/lake, DIR/marcus, DIR/marcus_home")
@@ -176,7 +161,6 @@ def restore(
         bool, typer.Option("--delta", help="Restore over a non-empty target, fetching what differs")
     ] = False,
     repository: RepositoryOpt = None,
-    lake: LakeOpt = None,
 ) -> None:
     """Restore a snapshot (or the latest at or before --at) into an empty directory."""
     from warehouse.backup.restore import restore_snapshot
@@ -184,7 +168,7 @@ def restore(
     if (snapshot is None) == (at is None):
         raise fail("restore: give a SNAPSHOT or --at T (one of them)", 2)
     when = at if at is None or at.tzinfo else at.replace(tzinfo=dt.UTC)
-    settings = _backup_settings(repository, lake=lake)
+    settings = _with_repository(settings, repository)
     with _expected_failures(), backup_render.byte_progress("restore") as step:
         result = restore_snapshot(settings, target, snapshot, when, delta, progress=step)
     backup_render.restored(result)

@@ -10,13 +10,34 @@ from warehouse.settings import Settings
 SETTINGS_FLAGS = {"--marcus-root", "--marcus-home", "--lake", "--catalog-url"}
 # Commands that make their own Marcus data and lake.
 OWN_SETTINGS = {"sample", "demo"}
-TIMED = {"run", "status", "report"}
+TIMED = {
+    "run",
+    "status",
+    "report",
+    "retain",
+    "hold add",
+    "hold remove",
+    "backup",
+    "backups list",
+    "backups verify",
+    "backups prune",
+}
+
+
+def leaf_commands(group, prefix=""):
+    """Every command of the app by its full name ("hold add"), sub-groups walked."""
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from leaf_commands(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
 
 
 def test_every_command_takes_the_settings_flags_with_the_same_help():
-    group = typer.main.get_command(app)
     helps: dict[str, set[str]] = {}
-    for name, command in group.commands.items():  # type: ignore[attr-defined]
+    names = set()
+    for name, command in leaf_commands(typer.main.get_command(app)):
+        names.add(name)
         flags = {opt: p for p in command.params for opt in p.opts if opt.startswith("--")}
         if name in OWN_SETTINGS:
             assert not SETTINGS_FLAGS & set(flags), name
@@ -25,6 +46,7 @@ def test_every_command_takes_the_settings_flags_with_the_same_help():
         assert wanted <= set(flags), (name, wanted - set(flags))
         for flag in wanted:
             helps.setdefault(flag, set()).add(flags[flag].help)
+    assert TIMED <= names
     assert {flag: len(texts) for flag, texts in helps.items()} == {
         flag: 1 for flag in SETTINGS_FLAGS | {"--now"}
     }

@@ -13,6 +13,10 @@ from warehouse.errors import SenecaError
 from warehouse.settings import Settings
 
 
+# The problem of a repository no backup has been written to yet.
+NO_BACKUP_YET = "no backup yet"
+
+
 @dataclass(frozen=True)
 class LastSnapshot:
     """The newest snapshot of one kind."""
@@ -69,7 +73,7 @@ def backup_status(settings: Settings) -> BackupStatus:
         objects = repository.object_names()
     except BackupError as exc:
         if "no repository there" in str(exc):
-            return BackupStatus(url, problem="no backup yet")
+            return BackupStatus(url, problem=NO_BACKUP_YET)
         return BackupStatus(url, problem=str(exc))
     except SenecaError as exc:
         return BackupStatus(url, problem=str(exc))

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from warehouse.backup.status import NO_BACKUP_YET, backup_status
+from warehouse.runs.retention_runs import last_retention
 from warehouse.runs.status import (
     CRITICAL,
     collection_status,
@@ -21,6 +23,7 @@ from warehouse.runs.status import (
     flow_runs,
     freshness,
 )
+from warehouse.runs.tiers import tier_usage
 from warehouse.settings import Settings
 from warehouse.store.catalog import Catalog
 
@@ -106,10 +109,62 @@ def collection_section(settings: Settings, catalog: Catalog, now: dt.datetime) -
     )
 
 
+def jsonable(value: Any) -> Any:
+    """Dataclasses, times and durations as JSON values (ISO times, seconds)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return _iso(value)
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return value
+
+
+def tiers_section(settings: Settings, catalog: Catalog, now: dt.datetime) -> Section:
+    """Files, rows and bytes per dataset, kind of file and tier."""
+    return Section(jsonable(tier_usage(catalog)))
+
+
+def holds_section(settings: Settings, catalog: Catalog, now: dt.datetime) -> Section:
+    """Every live legal hold."""
+    return Section(jsonable(catalog.list_holds()))
+
+
+def retention_section(settings: Settings, catalog: Catalog, now: dt.datetime) -> Section:
+    """The last retention run and what it moved and deleted."""
+    return Section(jsonable(last_retention(catalog)))
+
+
+def backups_section(settings: Settings, catalog: Catalog, now: dt.datetime) -> Section:
+    """The last snapshot of each kind, its age, and the last verify.
+
+    With a repository configured, one that cannot be read or whose last verify found damage
+    raises an alert: a probe must hear of backups that would not restore.
+    """
+    found = backup_status(settings)
+    alerts: list[str] = []
+    if settings.backup_url and found.problem not in (None, NO_BACKUP_YET):
+        alerts.append(f"backups: {found.problem}")
+    elif found.verify is not None and not found.verify.ok:
+        alerts.append(
+            f"backups: the last verify ({_iso(found.verify.time)}) found "
+            f"{found.verify.damaged} damaged objects"
+        )
+    return Section(jsonable(found), tuple(alerts))
+
+
 STATUS_SECTIONS: dict[str, StatusSection] = {
     "datasets": datasets_section,
     "runs": runs_section,
     "collection": collection_section,
+    "tiers": tiers_section,
+    "holds": holds_section,
+    "retention": retention_section,
+    "backups": backups_section,
 }
 
 
