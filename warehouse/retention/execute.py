@@ -10,7 +10,7 @@ the collector deletes them once no reader's pin needs them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -79,7 +79,7 @@ class Applied:
     action: Action
     entry: RetentionEntry | None = None
     error: str | None = None
-    notes: list[str] = field(default_factory=list)
+    unreachable: str | None = None  # the store a copy could not reach: the run stops using it
 
 
 class Executor:
@@ -118,11 +118,22 @@ class Executor:
             else:  # pragma: no cover - every action type is handled above
                 raise TypeError(type(action).__name__)
         except LakeError as exc:
+            store = self.target_store(action)
+            if store is not None and exc.reason.startswith(("not copied", "not verified")):
+                return Applied(action, error=str(exc), unreachable=store.url)
             return Applied(action, error=str(exc))
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             return Applied(action, error=f"{action.dataset} {_partition(action)}: {first}")
         return Applied(action, entry=entry)
+
+    def target_store(self, action: Action) -> ObjectStore | None:
+        """The object store an action writes to (None: the lake itself)."""
+        if isinstance(action, Upload):
+            return self.stores.cold
+        if isinstance(action, Archive):
+            return self.stores.archive
+        return None
 
     # -- the actions ----------------------------------------------------------------------------
     def _compact(self, action: Compact) -> RetentionEntry:

@@ -144,6 +144,7 @@ def _run(
     result.orphans = remove_tier_orphans(settings, catalog, stores)
     executor = Executor(settings, catalog, lease, result.run_id, stores)
     failed: set[str] = set()
+    unreachable: set[str] = set()
     sink = progress_sink()
     for _ in range(MAX_ROUNDS):
         actions = [
@@ -156,11 +157,18 @@ def _run(
         result.planned += actions
         sink.start("retention", sum(a.bytes for a in actions))
         for action in actions:
+            store = executor.target_store(action)
+            if store is not None and store.url in unreachable:
+                # One line for a dead endpoint, not one per file: the next run tries again.
+                failed.update(f.path for f in action.files)
+                continue
             applied = executor.apply(action)
             result.applied.append(applied)
             if applied.error is not None:
                 result.errors.append(applied.error)
                 failed.update(f.path for f in action.files)
+            if applied.unreachable is not None:
+                unreachable.add(applied.unreachable)
             sink.advance("retention", action.bytes)
         sink.finish("retention")
     if any(a.entry is not None for a in result.applied) or not log_path(lake).exists():

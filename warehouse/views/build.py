@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -35,6 +36,9 @@ _DUCK_TYPES = {
     pa.binary(): "BLOB",
     pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
 }
+
+
+_S3_URL = re.compile(r"'(s3://[^']+)'")
 
 
 def _empty_select(schema: pa.Schema) -> str:
@@ -124,6 +128,9 @@ def _write_staging(staging: Path, statements: list[str], target: Path) -> None:
     try:
         db = duckdb.connect(str(staging))
         try:
+            # Creating a view binds it: files in object storage are read through the
+            # registered filesystem here, which the file does not keep (see README).
+            register_stores(db, [u for s in statements for u in _S3_URL.findall(s)])
             for statement in statements:
                 db.execute(statement)
             db.execute("CHECKPOINT")
