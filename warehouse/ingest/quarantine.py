@@ -66,7 +66,7 @@ class QuarantineBuffer:
         for row in self.rows:
             row["_batch_id"] = batch.batch_id
             row["_ingested_at"] = batch.started_at
-        table = pa.Table.from_pylist(self.rows, schema=QUARANTINE_SCHEMA)
+        table = self._table()
         place = target(self.lake, self.dataset, day, batch.batch_id, kind="quarantine")
         batch.files.append(write_table(self.lake, table, place, "q", ts_column=None))
         batch.quarantined += table.num_rows
@@ -77,6 +77,25 @@ class QuarantineBuffer:
             )
         self.rows = []
         return int(table.num_rows)
+
+    def _table(self) -> pa.Table:
+        """The kept rows as Arrow, built by DuckDB: pyarrow's own builders import pandas."""
+        names = QUARANTINE_SCHEMA.names
+        cursor = self.db.cursor()  # a session of its own: the temp table ends with it
+        try:
+            cursor.execute(
+                "CREATE TEMP TABLE quarantined (dataset VARCHAR, source VARCHAR, "
+                '"offset" BIGINT, reason VARCHAR, raw BLOB, raw_length BIGINT, '
+                "_line_hash UBIGINT, _batch_id VARCHAR, _ingested_at TIMESTAMPTZ)"
+            )
+            cursor.executemany(
+                f"INSERT INTO quarantined VALUES ({', '.join('?' * len(names))})",
+                [[row[name] for name in names] for row in self.rows],
+            )
+            table = cursor.sql("FROM quarantined").to_arrow_table()
+        finally:
+            cursor.close()
+        return table.cast(QUARANTINE_SCHEMA)
 
     def _known(self) -> set[tuple[str, int]]:
         if self.known is None:
