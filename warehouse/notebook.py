@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -104,10 +104,17 @@ def _consistent_live_files(catalog: Catalog) -> tuple[int, LiveFiles]:
 class LakeSession:
     """One pinned catalog version of a lake, read through DuckDB views and Polars scans."""
 
-    def __init__(self, settings: Settings, holder: str = "notebook", out: Path | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        holder: str = "notebook",
+        out: Path | None = None,
+        views: Collection[str] | None = None,
+    ):
         """Pin the catalog's current version and open the views over its files.
 
-        `out` is a file the DuckDB session may write (a `seneca sql --out` result).
+        `out` is a file the DuckDB session may write (a `seneca sql --out` result); `views`
+        limits the views and macros created to these names (all by default).
         """
         self.settings = settings
         self.lake = Lake(settings.lake)
@@ -115,7 +122,7 @@ class LakeSession:
         try:
             self._pin: Pin = self._catalog.pin(holder, PIN_SECONDS)
             self.version, self._live = _consistent_live_files(self._catalog)
-            self._db = open_views(self._catalog, self.lake, self._live)
+            self._db = open_views(self._catalog, self.lake, self._live, views)
             lock_session(self._db, self.lake, out)
         except BaseException:
             self._catalog.dispose()
