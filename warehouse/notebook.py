@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -110,11 +110,13 @@ class LakeSession:
         holder: str = "notebook",
         out: Path | None = None,
         include_archive: bool = False,
+        views: Collection[str] | None = None,
     ):
         """Pin the catalog's current version and open the views over its files.
 
         `out` is a file the DuckDB session may write (a `seneca sql --out` result); archived
-        files are read only with `include_archive`, as with `seneca sql --include-archive`.
+        files are read only with `include_archive`, as with `seneca sql --include-archive`;
+        `views` limits the views and macros created to these names (all by default).
         """
         self.settings = settings
         self.lake = Lake(settings.lake)
@@ -122,7 +124,7 @@ class LakeSession:
         try:
             self._pin: Pin = self._catalog.pin(holder, PIN_SECONDS)
             self.version, self._live = _consistent_live_files(self._catalog, include_archive)
-            self._db = open_views(self._catalog, self.lake, live=self._live)
+            self._db = open_views(self._catalog, self.lake, live=self._live, only=views)
             tiers = (settings.resolved_cold_url, settings.resolved_archive_url)
             lock_session(self._db, self.lake, out, tiers)
         except BaseException:

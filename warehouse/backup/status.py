@@ -12,7 +12,6 @@ from warehouse.backup.verify import read_ledger
 from warehouse.errors import SenecaError
 from warehouse.settings import Settings
 
-
 # The problem of a repository no backup has been written to yet.
 NO_BACKUP_YET = "no backup yet"
 

@@ -12,6 +12,7 @@ from warehouse.notebook import LakeSession
 from warehouse.report import charts
 from warehouse.report.data import ReportData, read_report_data
 from warehouse.report.page import html_page, panel_html
+from warehouse.report.queries import REPORT_VIEWS
 from warehouse.settings import Settings
 
 
@@ -74,7 +75,7 @@ def write_report(
 ) -> ReportResult:
     """Write the report for [since, until) to `out`, read from one pinned catalog version."""
     began = time.monotonic()
-    with LakeSession(settings, "seneca report") as session:
+    with LakeSession(settings, "seneca report", views=REPORT_VIEWS) as session:
         data = read_report_data(session, since, until)
     panels = report_panels(data)
     page = report_page(data, panels)

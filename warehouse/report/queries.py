@@ -24,12 +24,12 @@ QUERIES: dict[str, str] = {
         WHERE c.metric = 'tool_calls' AND c.count > 0 AND {window:c.bucket}
         ORDER BY hour""",
     "latency": """
-        SELECT tags['tool'] AS tool, sum(count) AS calls,
-            hist_quantile(hist_merge(list(hist)), 0.50) AS p50,
-            hist_quantile(hist_merge(list(hist)), 0.95) AS p95,
-            hist_quantile(hist_merge(list(hist)), 0.99) AS p99
-        FROM metrics_daily WHERE metric = 'tool_latency_ms' AND {window:bucket}
-        GROUP BY ALL ORDER BY p95 DESC, tool""",
+        SELECT tool, calls, hist_quantile(hist, 0.50) AS p50, hist_quantile(hist, 0.95) AS p95,
+            hist_quantile(hist, 0.99) AS p99
+        FROM (SELECT tags['tool'] AS tool, sum(count) AS calls, hist_merge(list(hist)) AS hist
+              FROM metrics_daily WHERE metric = 'tool_latency_ms' AND {window:bucket}
+              GROUP BY ALL)
+        ORDER BY p95 DESC, tool""",
     "cost_by_project": """
         SELECT bucket AS day, tags['project'] AS project, sum(sum) AS cost_usd
         FROM metrics_daily WHERE metric = 'cost_usd' AND {window:bucket}
@@ -80,6 +80,20 @@ QUERIES: dict[str, str] = {
                   FROM metrics_daily WHERE metric = 'lake_bytes' GROUP BY ALL))
         WHERE {window:day} ORDER BY day, tier""",
 }
+
+# The views and macros the queries read: the report's session creates only these.
+REPORT_VIEWS = frozenset(
+    {
+        "metrics_daily",
+        "metrics_hourly_total",
+        "hist_quantile",
+        "hist_merge",
+        "lake_files",
+        "quality_results",
+        "retention_log",
+        "backups",
+    }
+)
 
 # Parts of the lake other work adds: shown when their view exists, "none yet" until then.
 OPTIONAL_VIEWS = {"retention": "retention_log", "backups": "backups"}

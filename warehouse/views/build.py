@@ -6,7 +6,7 @@ import fcntl
 import hashlib
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import duckdb
@@ -94,17 +94,33 @@ VIEW_BUILDERS: list[ViewBuilder] = [
 ]
 
 
-def view_statements(catalog: Catalog, lake: Lake, live: LiveFiles | None = None) -> list[str]:
+_CREATED_NAME = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:VIEW|MACRO)\s+\"?(\w+)", re.I)
+
+
+def view_statements(
+    catalog: Catalog,
+    lake: Lake,
+    live: LiveFiles | None = None,
+    only: Collection[str] | None = None,
+) -> list[str]:
     """Every CREATE VIEW / CREATE MACRO statement of the query layer, from the catalog.
 
-    `live` is the catalog's live files when the caller read them already (to scan the same ones).
+    `live` is the catalog's live files when the caller read them already (to scan the same ones);
+    `only` keeps the views and macros of these names (a reader that needs a few, sooner).
     """
     live = live if live is not None else live_files(catalog)
-    return [statement for build in VIEW_BUILDERS for statement in build(catalog, lake, live)]
+    statements = [statement for build in VIEW_BUILDERS for statement in build(catalog, lake, live)]
+    if only is None:
+        return statements
+    return [s for s in statements if (name := _CREATED_NAME.match(s)) and name[1] in only]
 
 
 def open_views(
-    catalog: Catalog, lake: Lake, include_archive: bool = False, live: LiveFiles | None = None
+    catalog: Catalog,
+    lake: Lake,
+    include_archive: bool = False,
+    live: LiveFiles | None = None,
+    only: Collection[str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB session (UTC) with a view per dataset, reading committed files only.
 
@@ -116,7 +132,7 @@ def open_views(
     db.execute("SET TimeZone = 'UTC'")
     live = live if live is not None else live_files(catalog, include_archive)
     register_stores(db, live.paths)
-    for statement in view_statements(catalog, lake, live):
+    for statement in view_statements(catalog, lake, live, only):
         db.execute(statement)
     return db
 
