@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from tests.warehouse.marcus_tree import parquet_files
 from tests.warehouse.retention.conftest import NOW, ROWS_PER_DAY, RetentionLake
+from warehouse.ingest.backfill import BackfillError, backfill_named
+from warehouse.metrics.rollups import refresh_rollups
 from warehouse.retention.run import retain
 from warehouse.store.lake import Lake
 
+DATASET = "conversation_events"
 KEEP_ALL = {"conversation_events": {"delete": None, "archive": None}}
 NO_ROW_RULES = {"conversation_events:debug": {"delete": 100_000}}
 
@@ -109,3 +114,38 @@ def test_a_corrupted_warm_file_is_never_copied(rlake: RetentionLake) -> None:
     assert target.path in {f.path for f in rlake.catalog.live_files("conversation_events")}
     copied = {p.name for p in (rlake.lake / "cold").rglob("*.parquet")}
     assert Path(target.path).name not in copied
+
+
+def test_backfill_rebuilds_warm_and_cold_days_and_refuses_removed_rows(
+    rlake: RetentionLake,
+) -> None:
+    settings = rlake.at(retention=KEEP_ALL)
+    before = rlake.query(include_archive=True)
+    assert retain(rlake.at(retention={**KEEP_ALL, **NO_ROW_RULES})).errors == []
+    warm_day = (NOW - dt.timedelta(days=60)).replace(hour=0)
+    cold_day = (NOW - dt.timedelta(days=400)).replace(hour=0)
+    for day in (warm_day, cold_day):
+        result = backfill_named(settings, rlake.catalog, DATASET, day, day + dt.timedelta(days=1))
+        assert result.rows_after == result.rows_before > 0
+    assert rlake.query(include_archive=True) == before
+    assert rlake.tiers() == {"hot": 5, "cold": 2}  # the whole compacted month came back hot
+    # Not moved on while the rebuilt days wait for quality and the rollups.
+    assert retain(rlake.at(retention={**KEEP_ALL, **NO_ROW_RULES})).done == []
+    for batch in rlake.catalog.unvalidated_batches():
+        rlake.catalog.record_quality(batch["id"], [])
+    assert refresh_rollups(settings, rlake.catalog).errors == []
+    assert retain(rlake.at(retention={**KEEP_ALL, **NO_ROW_RULES})).errors == []
+    assert rlake.tiers() == {"hot": 2, "warm": 1, "cold": 3}
+    assert rlake.query(include_archive=True) == before
+
+    # Rows retention removed are not brought back from the sources.
+    assert retain(settings).errors == []
+    debug_day = (NOW - dt.timedelta(days=10)).replace(hour=0)
+    with pytest.raises(BackfillError) as refused:
+        backfill_named(
+            settings, rlake.catalog, DATASET, debug_day, debug_day + dt.timedelta(days=1)
+        )
+    assert str(refused.value) == (
+        f"{DATASET}: retention removed rows of {debug_day.date()}; re-reading the sources "
+        "would bring them back, so nothing was changed"
+    )
