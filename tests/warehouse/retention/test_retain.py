@@ -10,10 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.warehouse.marcus_tree import parquet_files
-from tests.warehouse.retention.conftest import NOW, ROWS_PER_DAY, RetentionLake
+from tests.warehouse.retention.conftest import NOW, ROWS_PER_DAY, RetentionLake, conversation_lines
 from warehouse.ingest.backfill import BackfillError, backfill_named
+from warehouse.ingest.stream import ingest_stream
 from warehouse.metrics.rollups import refresh_rollups
 from warehouse.retention.run import retain
+from warehouse.sources.datasets import stream_named
 from warehouse.store.lake import Lake
 
 DATASET = "conversation_events"
@@ -56,6 +58,15 @@ def test_moves_keep_every_answer_and_reach_every_tier(rlake: RetentionLake) -> N
     assert on_disk == {p if not p.startswith("/") else lake_relative(rlake, p) for p in live}
     # Planning again finds nothing: the run reached the policy's fixed point.
     assert retain(settings, dry_run=True).planned == []
+    # A late copy of lines compacted into a month (decisions_* repeats conversations_*) and of
+    # a cold day's lines adds nothing: ingest still finds them there.
+    copies = [line for line in conversation_lines((60, 400))]
+    (rlake.settings.marcus_root / "logs/conversations/decisions_20260101.jsonl").write_text(
+        "\n".join(copies) + "\n"
+    )
+    again = ingest_stream(rlake.settings, rlake.catalog, stream_named(DATASET))
+    assert (again.rows, again.duplicates, again.errors) == (0, len(copies), [])
+    assert rlake.query() == before
 
 
 def test_policy_deletes_rows_and_files_by_their_own_dates(rlake: RetentionLake) -> None:
