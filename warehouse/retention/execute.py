@@ -217,7 +217,7 @@ class Executor:
         directory = (
             self.lake.warm_dir(action.dataset, action.kind, source.partition)
             if source.tier == "warm"
-            else self.lake.partition_dir(source.tier, action.dataset, source.partition)
+            else self.lake.rewritten_dir(action.dataset, source.partition)
         )
         place = Target(directory, action.dataset, source.partition, batch_id, "data", source.tier)
         query = (

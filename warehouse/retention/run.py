@@ -198,13 +198,13 @@ def _rounds(
 
 
 def remove_tier_orphans(settings: Settings, catalog: Catalog, stores: Stores) -> list[str]:
-    """Delete warm files and cold or archive objects no catalog row references.
+    """Delete warm or rewritten files and cold or archive objects no catalog row references.
 
     Only under the retention lease: its writes are the only ones there.
     """
     lake = Lake(settings.lake)
     known = catalog.paths_of_kind("data") | catalog.paths_of_kind("quarantine")
-    removed = remove_orphans(lake, [lake.warm_root], known)
+    removed = remove_orphans(lake, list(lake.retention_roots), known)
     for store in (stores.cold, stores.archive):
         removed += remove_store_orphans(store, known)
     return removed
