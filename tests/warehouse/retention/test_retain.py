@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -14,6 +15,7 @@ from tests.warehouse.retention.conftest import NOW, ROWS_PER_DAY, RetentionLake,
 from warehouse.ingest.backfill import BackfillError, backfill_named
 from warehouse.ingest.stream import ingest_stream
 from warehouse.metrics.rollups import refresh_rollups
+from warehouse.retention import execute
 from warehouse.retention.run import retain
 from warehouse.sources.datasets import stream_named
 from warehouse.store.lake import Lake
@@ -110,15 +112,37 @@ def test_policy_deletes_rows_and_files_by_their_own_dates(rlake: RetentionLake) 
     assert log == [("deleterows", "conversation_events", ROWS_PER_DAY, 30, 64)]
 
 
-def test_a_corrupted_warm_file_is_never_copied(rlake: RetentionLake) -> None:
-    settings = rlake.at(retention=KEEP_ALL)
-    retain(rlake.at(now=NOW.replace(year=2025), retention=KEEP_ALL))  # compact, not yet upload
-    warm = [f for f in rlake.catalog.live_files("conversation_events") if f.tier == "warm"]
-    target = next(f for f in warm if f.partition.startswith("2025-05"))
-    path = Lake(rlake.lake).absolute(target.path)
+def flip_a_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
+
+
+def test_damaged_copies_are_caught_before_anything_is_removed(
+    rlake: RetentionLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = rlake.at(retention=KEEP_ALL)
+    early = rlake.at(now=NOW.replace(year=2025), retention=KEEP_ALL)  # compact, not yet upload
+    hot = {f.path for f in rlake.catalog.live_files(DATASET)}
+    durable = execute.make_durable
+
+    def damaged_on_disk(files: Any) -> Any:
+        records = durable(files)
+        flip_a_byte(files[0].path)
+        return records
+
+    monkeypatch.setattr(execute, "make_durable", damaged_on_disk)
+    refused = retain(early)
+    assert refused.errors and all("re-read sha256 differs" in e for e in refused.errors)
+    assert {f.path for f in rlake.catalog.live_files(DATASET)} == hot
+    assert all(Lake(rlake.lake).absolute(p).exists() for p in hot)
+    monkeypatch.setattr(execute, "make_durable", durable)
+
+    retain(early)
+    warm = [f for f in rlake.catalog.live_files("conversation_events") if f.tier == "warm"]
+    target = next(f for f in warm if f.partition.startswith("2025-05"))
+    path = Lake(rlake.lake).absolute(target.path)
+    flip_a_byte(path)
     result = retain(settings)
     assert len(result.errors) == 1 and "sha256 differs" in result.errors[0]
     assert str(path) in result.errors[0]
