@@ -9,13 +9,16 @@ the collector deletes them once no reader's pin needs them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 
 from warehouse.errors import LakeError
+from warehouse.metrics.plan import HOURLY_DROPPED
 from warehouse.retention.actions import (
     Action,
     Archive,
@@ -48,8 +51,6 @@ from warehouse.store.write import (
     store_key_path,
     verify_object,
 )
-
-HOURLY_DROPPED = "metrics_hourly"
 
 
 @dataclass
@@ -168,25 +169,19 @@ class Executor:
     def _copy(self, action: Action, store: ObjectStore, tier: str) -> RetentionEntry:
         source = action.files[0]
         key = _object_key(source, self.lake, self.stores)
+        read: Callable[[], BinaryIO]
         if source.tier in ("hot", "warm"):
             local = self.lake.absolute(source.path)
 
-            def read() -> object:
+            def read_local() -> BinaryIO:
                 return local.open("rb")
 
-            label = str(local)
+            read, label = read_local, str(local)
         else:
             holder = self.stores.holding(source.path)
-            remote = store_key_path(holder, source.path)
-
-            def read() -> object:
-                return holder.fs.open(remote, "rb")
-
+            read = partial(holder.fs.open, store_key_path(holder, source.path), "rb")
             label = source.path
-        try:
-            url = copy_object(read, store, key, source.sha256, label)  # type: ignore[arg-type]
-        except LakeError:
-            raise
+        url = copy_object(read, store, key, source.sha256, label)
         verify_object(store, url, source.sha256, source.rows)
         record = FileRecord(
             dataset=source.dataset,
