@@ -12,9 +12,13 @@ from dataclasses import replace
 import pytest
 
 from warehouse.errors import SettingsError
+from warehouse.ingest.history import DATASET as HISTORY
 from warehouse.retention.actions import Compact, Delete, DeleteRows, FileFact, HoldWindow
 from warehouse.retention.plan import Snapshot, plan, plan_until_done, simulate
 from warehouse.retention.policy import load_policy
+from warehouse.sources.costs_db import COST_DATASETS
+from warehouse.sources.datasets import STREAMS
+from warehouse.views.rollups import GRAINS
 
 NOW = dt.datetime(2026, 6, 15, 12, tzinfo=dt.UTC)
 DATASET = "conversation_events"
@@ -140,3 +144,8 @@ def test_policy_overrides_merge_over_defaults() -> None:
         load_policy({"telemetry_events": {"frozen": 3}})
     with pytest.raises(SettingsError, match="not a number of days"):
         load_policy({"telemetry_events": {"delete": -1}})
+
+
+def test_every_dataset_the_lake_holds_has_its_own_policy() -> None:
+    names = {s.name for s in STREAMS} | {HISTORY, *COST_DATASETS} | {g.dataset for g in GRAINS}
+    assert names | {"quarantine"} == set(POLICY.datasets)

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 
 from tests.warehouse.marcus_tree import parquet_files
-from tests.warehouse.retention.conftest import NOW, ROWS_PER_DAY, RetentionLake
+from tests.warehouse.retention.conftest import NOW, ROWS_PER_DAY, RetentionLake, conversation_lines
+from warehouse.ingest.backfill import BackfillError, backfill_named
+from warehouse.ingest.stream import ingest_stream
+from warehouse.metrics.rollups import refresh_rollups
+from warehouse.retention import execute
 from warehouse.retention.run import retain
+from warehouse.sources.datasets import stream_named
 from warehouse.store.lake import Lake
 
+DATASET = "conversation_events"
 KEEP_ALL = {"conversation_events": {"delete": None, "archive": None}}
 NO_ROW_RULES = {"conversation_events:debug": {"delete": 100_000}}
 
@@ -51,13 +60,31 @@ def test_moves_keep_every_answer_and_reach_every_tier(rlake: RetentionLake) -> N
     assert on_disk == {p if not p.startswith("/") else lake_relative(rlake, p) for p in live}
     # Planning again finds nothing: the run reached the policy's fixed point.
     assert retain(settings, dry_run=True).planned == []
-    assert retain(settings).done == []
+    # A late copy of lines compacted into a month (decisions_* repeats conversations_*) and of
+    # a cold day's lines adds nothing: ingest still finds them there.
+    copies = [line for line in conversation_lines((60, 400))]
+    (rlake.settings.marcus_root / "logs/conversations/decisions_20260101.jsonl").write_text(
+        "\n".join(copies) + "\n"
+    )
+    again = ingest_stream(rlake.settings, rlake.catalog, stream_named(DATASET))
+    assert (again.rows, again.duplicates, again.errors) == (0, len(copies), [])
+    assert rlake.query() == before
 
 
 def test_policy_deletes_rows_and_files_by_their_own_dates(rlake: RetentionLake) -> None:
     before = rlake.query()
-    result = retain(rlake.at())
+    settings = rlake.at()
+    # A dry run first: it changes nothing at all, lake files and catalog alike.
+    rlake.catalog.dispose()
+    digest = lake_digest(rlake.base)
+    dry = retain(settings, dry_run=True)
+    assert lake_digest(rlake.base) == digest
+    result = retain(settings)
     assert result.errors == []
+    # The plan it printed is what the real run applied.
+    assert sorted((a.what, a.dataset, a.tier_from) for a in dry.planned) == sorted(
+        (a.what, a.dataset, a.tier_from) for a in result.done
+    )
     after = rlake.query()
     expected = [
         r
@@ -85,33 +112,75 @@ def test_policy_deletes_rows_and_files_by_their_own_dates(rlake: RetentionLake) 
     assert log == [("deleterows", "conversation_events", ROWS_PER_DAY, 30, 64)]
 
 
-def test_dry_run_changes_nothing_at_all(rlake: RetentionLake) -> None:
-    settings = rlake.at()
-    rlake.catalog.dispose()
-    before = lake_digest(rlake.base)
-    result = retain(settings, dry_run=True)
-    assert lake_digest(rlake.base) == before
-    kinds = {(a.what, a.tier_from, a.tier_to) for a in result.planned}
-    assert ("archive", "cold", "archive") in kinds and ("compact", "hot", "warm") in kinds
-    # The plan it printed is what a real run then applies.
-    applied = retain(settings)
-    assert sorted((a.what, a.dataset) for a in applied.done) == sorted(
-        (a.what, a.dataset) for a in result.planned
-    )
-
-
-def test_a_corrupted_warm_file_is_never_copied(rlake: RetentionLake) -> None:
-    settings = rlake.at(retention=KEEP_ALL)
-    retain(rlake.at(now=NOW.replace(year=2025), retention=KEEP_ALL))  # compact, not yet upload
-    warm = [f for f in rlake.catalog.live_files("conversation_events") if f.tier == "warm"]
-    target = next(f for f in warm if f.partition.startswith("2025-05"))
-    path = Lake(rlake.lake).absolute(target.path)
+def flip_a_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
+
+
+def test_damaged_copies_are_caught_before_anything_is_removed(
+    rlake: RetentionLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = rlake.at(retention=KEEP_ALL)
+    early = rlake.at(now=NOW.replace(year=2025), retention=KEEP_ALL)  # compact, not yet upload
+    hot = {f.path for f in rlake.catalog.live_files(DATASET)}
+    durable = execute.make_durable
+
+    def damaged_on_disk(files: Any) -> Any:
+        records = durable(files)
+        flip_a_byte(files[0].path)
+        return records
+
+    monkeypatch.setattr(execute, "make_durable", damaged_on_disk)
+    refused = retain(early)
+    assert refused.errors and all("re-read sha256 differs" in e for e in refused.errors)
+    assert {f.path for f in rlake.catalog.live_files(DATASET)} == hot
+    assert all(Lake(rlake.lake).absolute(p).exists() for p in hot)
+    monkeypatch.setattr(execute, "make_durable", durable)
+
+    retain(early)
+    warm = [f for f in rlake.catalog.live_files("conversation_events") if f.tier == "warm"]
+    target = next(f for f in warm if f.partition.startswith("2025-05"))
+    path = Lake(rlake.lake).absolute(target.path)
+    flip_a_byte(path)
     result = retain(settings)
     assert len(result.errors) == 1 and "sha256 differs" in result.errors[0]
     assert str(path) in result.errors[0]
     assert target.path in {f.path for f in rlake.catalog.live_files("conversation_events")}
     copied = {p.name for p in (rlake.lake / "cold").rglob("*.parquet")}
     assert Path(target.path).name not in copied
+
+
+def test_backfill_rebuilds_warm_and_cold_days_and_refuses_removed_rows(
+    rlake: RetentionLake,
+) -> None:
+    settings = rlake.at(retention=KEEP_ALL)
+    before = rlake.query(include_archive=True)
+    assert retain(rlake.at(retention={**KEEP_ALL, **NO_ROW_RULES})).errors == []
+    warm_day = (NOW - dt.timedelta(days=60)).replace(hour=0)
+    cold_day = (NOW - dt.timedelta(days=400)).replace(hour=0)
+    for day in (warm_day, cold_day):
+        result = backfill_named(settings, rlake.catalog, DATASET, day, day + dt.timedelta(days=1))
+        assert result.rows_after == result.rows_before > 0
+    assert rlake.query(include_archive=True) == before
+    assert rlake.tiers() == {"hot": 5, "cold": 2}  # the whole compacted month came back hot
+    # Not moved on while the rebuilt days wait for quality and the rollups.
+    assert retain(rlake.at(retention={**KEEP_ALL, **NO_ROW_RULES})).done == []
+    for batch in rlake.catalog.unvalidated_batches():
+        rlake.catalog.record_quality(batch["id"], [])
+    assert refresh_rollups(settings, rlake.catalog).errors == []
+    assert retain(rlake.at(retention={**KEEP_ALL, **NO_ROW_RULES})).errors == []
+    assert rlake.tiers() == {"hot": 2, "warm": 1, "cold": 3}
+    assert rlake.query(include_archive=True) == before
+
+    # Rows retention removed are not brought back from the sources.
+    assert retain(settings).errors == []
+    debug_day = (NOW - dt.timedelta(days=10)).replace(hour=0)
+    with pytest.raises(BackfillError) as refused:
+        backfill_named(
+            settings, rlake.catalog, DATASET, debug_day, debug_day + dt.timedelta(days=1)
+        )
+    assert str(refused.value) == (
+        f"{DATASET}: retention removed rows of {debug_day.date()}; re-reading the sources "
+        "would bring them back, so nothing was changed"
+    )
