@@ -524,7 +524,10 @@ def retention_line(run: RetentionRun | None) -> str:
     """One line: when retention last ran, how it ended, what it moved and deleted."""
     if run is None:
         return "no retention run yet"
-    line = f"last retention {_when(run.started_at)} {run.state}"
+    line = f"last retention {_when(run.started_at)}"
+    if run.policy_time is not None:
+        line += f" (policy time {_when(run.policy_time)})"
+    line += f" {run.state}"
     if run.dry_run:
         line += " (dry run)"
     done = run.totals

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from warehouse.errors import HoldError
 from warehouse.retention.actions import HoldWindow
+from warehouse.retention.policy import DEFAULT_DATASETS, QUARANTINE
 from warehouse.sources.datasets import STREAMS
 from warehouse.store.catalog import Catalog, Hold
 
@@ -15,8 +16,9 @@ EVERY_DATASET = "*"
 
 
 def known_datasets(catalog: Catalog) -> set[str]:
-    """Datasets a hold may name: every declared stream and every dataset the lake has files of."""
-    return {d.name for d in STREAMS} | catalog.datasets() | {EVERY_DATASET}
+    """Datasets a hold may name: the streams, those the policy names, those the lake holds."""
+    declared = {d.name for d in STREAMS} | set(DEFAULT_DATASETS) - {QUARANTINE}
+    return declared | catalog.datasets() | {EVERY_DATASET}
 
 
 def add_hold(
