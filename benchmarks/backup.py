@@ -12,7 +12,9 @@
    a first (full) backup; an incremental after one more hour of Marcus data (each live JSONL
    log grows by 1/24 of a day, then ingest runs); a full restore of the latest snapshot into an
    empty directory; and a verify that reads every byte back (`seneca backups verify`,
-   `restic check --read-data`). Repository size is bytes on disk after the first backup.
+   `restic check --read-data`). Repository size is bytes on disk after the first backup. Each
+   step runs `--rounds` times (3), the tools alternating which goes first; the table shows
+   medians, since other work on the machine sways single runs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -158,61 +161,107 @@ def one_more_hour(data: Path, days: int) -> int:
 SENECA = [sys.executable, "-c", "from flows.cli import main; main()"]
 
 
+def paired(
+    results: dict[str, dict[str, list[float]]],
+    row: str,
+    ours: list[str],
+    theirs: list[str],
+    env: dict[str, str],
+    data: Path,
+    round_no: int,
+) -> None:
+    """Time both commands once, alternating which goes first, from a warm page cache."""
+    order = [("seneca", ours), ("restic", theirs)]
+    for tool, args in order if round_no % 2 == 0 else order[::-1]:
+        warm(data)
+        results[tool].setdefault(row, []).append(timed(args, env, data))
+
+
 def bench(args: argparse.Namespace) -> int:
-    """Run both tools through the four steps and print the table."""
+    """Run both tools through the steps, each step `--rounds` times, and print the medians."""
     data: Path = args.data
     manifest = ensure_data(data, args.days, args.scale)
     if manifest["bytes"] < MIN_BYTES:
         print(f"note: the backup set is {manifest['bytes'] / 1e9:.2f} GB (< 1 GB): raise --scale")
     restic = ensure_restic()
     env = seneca_env(data)
-    for name in ("seneca-repo", "restic-repo", "restore-seneca", "restore-restic"):
-        shutil.rmtree(data / name, ignore_errors=True)
     sources = [str(p.relative_to(data)) for p in backup_set(data)]
-    results: dict[str, dict[str, float]] = {"seneca": {}, "restic": {}}
-    subprocess.run([restic, "init", "-q"], env=env, check=True, capture_output=True)
-
-    warm(data)
-    results["seneca"]["first backup s"] = timed([*SENECA, "backup", "--kind", "full"], env, data)
-    warm(data)
-    results["restic"]["first backup s"] = timed([restic, "backup", "-q", *sources], env, data)
-    results["seneca"]["repository MB"] = tree_bytes(data / "seneca-repo") / 1e6
-    results["restic"]["repository MB"] = tree_bytes(data / "restic-repo") / 1e6
-
-    grown = one_more_hour(data, args.days)
-    ingest(data)
-    warm(data)
-    results["seneca"]["incremental s"] = timed(
-        [*SENECA, "backup", "--kind", "incremental"], env, data
-    )
-    warm(data)
-    results["restic"]["incremental s"] = timed([restic, "backup", "-q", *sources], env, data)
-
+    results: dict[str, dict[str, list[float]]] = {"seneca": {}, "restic": {}}
+    sizes: dict[str, float] = {}
+    grown = 0
+    for round_no in range(args.rounds):
+        for name in ("seneca-repo", "restic-repo"):
+            shutil.rmtree(data / name, ignore_errors=True)
+        subprocess.run([restic, "init", "-q"], env=env, check=True, capture_output=True)
+        paired(
+            results,
+            "first backup s",
+            [*SENECA, "backup", "--kind", "full"],
+            [restic, "backup", "-q", *sources],
+            env,
+            data,
+            round_no,
+        )
+    sizes["seneca"] = tree_bytes(data / "seneca-repo") / 1e6
+    sizes["restic"] = tree_bytes(data / "restic-repo") / 1e6
+    for round_no in range(args.rounds):
+        grown = one_more_hour(data, args.days)
+        ingest(data)
+        paired(
+            results,
+            "incremental s",
+            [*SENECA, "backup", "--kind", "incremental"],
+            [restic, "backup", "-q", *sources],
+            env,
+            data,
+            round_no,
+        )
     latest = json.loads(
         subprocess.run(
             [restic, "snapshots", "--json", "latest"], env=env, capture_output=True, check=True
         ).stdout
     )[0]["short_id"]
     seneca_latest = _seneca_latest(env, data)
-    results["seneca"]["restore s"] = timed(
-        [*SENECA, "restore", seneca_latest, "--target", str(data / "restore-seneca")], env, data
-    )
-    results["restic"]["restore s"] = timed(
-        [restic, "restore", "-q", latest, "--target", str(data / "restore-restic")], env, data
-    )
-    results["seneca"]["verify s"] = timed([*SENECA, "backups", "verify"], env, data)
-    results["restic"]["verify s"] = timed([restic, "check", "-q", "--read-data"], env, data)
+    for round_no in range(args.rounds):
+        for name in ("restore-seneca", "restore-restic"):
+            shutil.rmtree(data / name, ignore_errors=True)
+        paired(
+            results,
+            "restore s",
+            [*SENECA, "restore", seneca_latest, "--target", str(data / "restore-seneca")],
+            [restic, "restore", "-q", latest, "--target", str(data / "restore-restic")],
+            env,
+            data,
+            round_no,
+        )
+    for round_no in range(args.rounds):
+        paired(
+            results,
+            "verify s",
+            [*SENECA, "backups", "verify"],
+            [restic, "check", "-q", "--read-data"],
+            env,
+            data,
+            round_no,
+        )
 
     print()
     print(
         f"backup set: {manifest['bytes'] / 1e9:.2f} GB (lake + Marcus root data/logs + home); "
-        f"one more hour: {grown / 1e6:.1f} MB of JSONL, then ingest"
+        f"one more hour: {grown / 1e6:.1f} MB of JSONL, then ingest; median of {args.rounds} rounds"
     )
-    print(f"{'':22} {'seneca':>10} {'restic':>10} {'ratio':>8}")
-    for row in results["seneca"]:
-        ours, theirs = results["seneca"][row], results["restic"][row]
-        print(f"{row:22} {ours:10.1f} {theirs:10.1f} {ours / theirs:8.2f}")
-    (data / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"| {'':18} | {'seneca':>8} | {'restic':>8} | {'ratio':>6} |")
+    print(f"|{'-' * 20}|{'-' * 10}:|{'-' * 10}:|{'-' * 8}:|")
+    table = {
+        tool: {row: statistics.median(v) for row, v in rows.items()}
+        for tool, rows in results.items()
+    }
+    for tool in table:
+        table[tool]["repository MB"] = sizes[tool]
+    for row in ("first backup s", "repository MB", "incremental s", "restore s", "verify s"):
+        ours, theirs = table["seneca"][row], table["restic"][row]
+        print(f"| {row:18} | {ours:8.1f} | {theirs:8.1f} | {ours / theirs:6.2f} |")
+    (data / "results.json").write_text(json.dumps({"runs": results, "sizes_mb": sizes}, indent=2))
     if not args.keep:
         for name in ("seneca-repo", "restic-repo", "restore-seneca", "restore-restic"):
             shutil.rmtree(data / name, ignore_errors=True)
@@ -240,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--days", type=int, default=2)
     parser.add_argument("--scale", type=float, default=100.0, help="write_sample scale (≥ 1 GB)")
+    parser.add_argument("--rounds", type=int, default=3, help="Times each step runs (median)")
     parser.add_argument("--keep", action="store_true", help="Keep the repositories and restores")
     return bench(parser.parse_args(argv))
 

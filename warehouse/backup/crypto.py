@@ -37,9 +37,10 @@ class Keys:
 
     def open(self, blob: bytes, associated: bytes) -> bytes | None:
         """The plaintext of a sealed blob, or None when it was altered or sealed otherwise."""
+        view = memoryview(blob)  # slices of a view copy nothing
         try:
             return AESGCM(self.encryption).decrypt(
-                blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated
+                view[:NONCE_BYTES], view[NONCE_BYTES:], associated
             )
         except (InvalidTag, ValueError):
             return None

@@ -24,7 +24,6 @@ from typing import Any
 
 from warehouse.backup.errors import BackupError, RepositoryLocked
 from warehouse.backup.repository import Repository
-from warehouse.store.collect import process_alive
 
 REFRESH_SECONDS = 60.0
 
@@ -62,6 +61,9 @@ def describe(lock: dict[str, Any]) -> str:
 
 def stale_reason(lock: dict[str, Any], stale_after: dt.timedelta, now: dt.datetime) -> str | None:
     """Why a lock is stale (its process died here, or it was not refreshed), or None."""
+    # Imported here: the catalog it comes with costs a verify or prune a second of start-up.
+    from warehouse.store.collect import process_alive
+
     if lock.get("host") == socket.gethostname() and not process_alive(int(lock.get("pid", 0))):
         return "its process is gone"
     try:

@@ -93,8 +93,9 @@ class Repository:
         assert frame is not None
         if not frame or frame[0] not in (RAW, ZSTD):
             raise DamagedObject(name, f"{what} has an unknown encoding (corrupt)")
+        payload = memoryview(frame)[1:]
         try:
-            data = frame[1:] if frame[0] == RAW else zstandard.decompress(frame[1:])
+            data = bytes(payload) if frame[0] == RAW else zstandard.decompress(payload)
         except zstandard.ZstdError:
             raise DamagedObject(name, f"{what} does not decompress (corrupt)") from None
         if self.name_of(data) != name:

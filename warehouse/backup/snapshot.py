@@ -208,7 +208,7 @@ class _Taker:
                 raise
         try:
             info = source.source.stat()
-            entry = self.store_file(source, path, info, stat)
+            entry = self.store_file(source, path, info, stat, self.grown_from(source))
         except FileNotFoundError:
             if source.area == "lake":
                 raise BackupError(f"lake file {source.source} is missing") from None
@@ -226,10 +226,31 @@ class _Taker:
             self.changed += 1
         return entry
 
+    def grown_from(self, source: SourceFile) -> Entry | None:
+        """The parent's entry of a plain Marcus file, which it may have grown from (a log)."""
+        old = self.base.get((source.area, source.path))
+        if old is None or old.kind != "file" or source.kind != "file" or len(old.chunks) < 2:
+            return None
+        if not all(name in self.known for name, _ in old.chunks):
+            return None
+        return old
+
     def store_file(
-        self, source: SourceFile, path: Path, info: os.stat_result, stat: list[int]
+        self,
+        source: SourceFile,
+        path: Path,
+        info: os.stat_result,
+        stat: list[int],
+        grown_from: Entry | None = None,
     ) -> Entry:
-        """Read `path`, hash it, and store its chunks the repository lacks."""
+        """Read `path`, hash it, and store its chunks the repository lacks.
+
+        A file that starts with exactly the content `grown_from` had (its sha256 proves it, in
+        the same pass that hashes the whole file) keeps that entry's chunks but the last and is
+        cut only from there: a cut point depends only on the bytes before it since the previous
+        one, so the result is the chunks a cut of the whole file gives, without cutting and
+        naming the old part again.
+        """
         compress = not source.path.endswith(PRECOMPRESSED)
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -238,17 +259,33 @@ class _Taker:
             )
             try:
                 view = memoryview(data)
-                pieces = list(cut(view, self.repository.chunk_bytes))
+                hasher = hashlib.sha256()
+                kept: list[tuple[str, int]] = []
+                start = 0
+                if grown_from is not None and grown_from.size <= size:
+                    hasher.update(view[: grown_from.size])
+                    if hasher.copy().hexdigest() == grown_from.sha256:
+                        kept = grown_from.chunks[:-1]
+                        start = sum(length for _, length in kept)
+                        self.progress(start)
+                    view_rest = view[grown_from.size :]
+                else:
+                    view_rest = view
+                tail = view[start:]
+                pieces = list(cut(tail, self.repository.chunk_bytes))
                 work = [self.chunk_pool.submit(self.store_chunk, p, compress) for p in pieces]
                 try:
-                    digest = hashlib.sha256(view).hexdigest()
-                    chunks = [future.result() for future in work]
+                    hasher.update(view_rest)
+                    digest = hasher.hexdigest()
+                    chunks = kept + [future.result() for future in work]
                 except BaseException:
                     for future in work:
                         future.cancel()
                     raise
                 for piece in pieces:
                     piece.release()
+                tail.release()
+                view_rest.release()
                 view.release()
             finally:
                 if isinstance(data, mmap.mmap):

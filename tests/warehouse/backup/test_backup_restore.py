@@ -98,14 +98,16 @@ def test_second_full_stores_almost_nothing_and_an_appended_log_only_its_tail(wor
         out.write(b'{"timestamp": "2026-06-01T23:59:59+00:00", "event": "appended"}\n' * 20)
     incremental = take_snapshot(at(world, 2).settings, "incremental").manifest
     assert incremental.kind == "incremental" and incremental.parent == again.name
-    before = {e.path: e for e in again.entries}["logs/agent_events/agent_events_20260601.jsonl"]
-    after = {e.path: e for e in incremental.entries}[
-        "logs/agent_events/agent_events_20260601.jsonl"
-    ]
+    log_path = "logs/agent_events/agent_events_20260601.jsonl"
+    before = {e.path: e for e in again.entries}[log_path]
+    after = {e.path: e for e in incremental.entries}[log_path]
     new_chunks = [c for c in after.chunks if c not in before.chunks]
     assert 1 <= len(new_chunks) <= 2 and len(after.chunks) >= len(before.chunks)
     # Unchanged files were not read again: the log, the catalog copy and nothing else.
     assert incremental.stats.changed_files <= 3
+    # Cutting only the grown part gave exactly the chunks a cut of the whole file gives.
+    whole = take_snapshot(at(world, 3).settings, "full").manifest
+    assert {e.path: e for e in whole.entries}[log_path].chunks == after.chunks
 
 
 def test_kinds_name_their_parents_and_restore_at_picks_the_latest_before(world, first, tmp_path):
