@@ -29,15 +29,28 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 from _table import Row, record  # noqa: E402
 
 SENECA = str(Path(sys.executable).with_name("seneca"))
+MAKE_RUN = "make run's main job (seneca run, new lake)"
+INGEST = "seneca ingest, nothing new"
+RUN = "seneca run, nothing new"
+SQL = "seneca sql"
 
 
-def seconds(args: list[str], env: dict[str, str]) -> float:
-    """Wall seconds of one command, which must succeed."""
+CPU: dict[str, list[float]] = {}  # CPU seconds of each command's process, by figure
+
+
+def seconds(args: list[str], env: dict[str, str], figure: str = "") -> float:
+    """Wall seconds of one command, which must succeed; its CPU seconds go to CPU[figure]."""
     began = time.perf_counter()
-    done = subprocess.run([SENECA, *args], env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.Popen(
+        [SENECA, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert proc.stdout is not None
+    output = proc.stdout.read().decode(errors="replace")
+    _, status, usage = os.wait4(proc.pid, 0)
     took = time.perf_counter() - began
-    if done.returncode:
-        raise SystemExit(f"error: seneca {args[0]} failed:\n{done.stdout}{done.stderr}")
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"error: seneca {args[0]} failed:\n{output}")
+    CPU.setdefault(figure, []).append(usage.ru_utime + usage.ru_stime)
     return took
 
 
@@ -55,17 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         where += [str(sample / "marcus_home")]
         first: list[float] = []
         for i in range(args.repeat):
-            first.append(seconds(["run", *where, "--lake", f"{tmp}/lake-{i}"], env))
+            first.append(seconds(["run", *where, "--lake", f"{tmp}/lake-{i}"], env, MAKE_RUN))
         lake = ["--lake", f"{tmp}/lake-0"]
         timings = {
-            "seneca ingest, nothing new": [
-                seconds(["ingest", *where, *lake], env) for _ in range(args.repeat)
-            ],
-            "seneca run, nothing new": [
-                seconds(["run", *where, *lake], env) for _ in range(args.repeat)
-            ],
-            "seneca sql": [
-                seconds(["sql", *lake, "SELECT count(*) FROM audit_events"], env)
+            INGEST: [seconds(["ingest", *where, *lake], env, INGEST) for _ in range(args.repeat)],
+            RUN: [seconds(["run", *where, *lake], env, RUN) for _ in range(args.repeat)],
+            SQL: [
+                seconds(["sql", *lake, "SELECT count(*) FROM audit_events"], env, SQL)
                 for _ in range(args.repeat)
             ],
         }
