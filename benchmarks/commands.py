@@ -84,25 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     if not all(flow in status for flow in ("lifecycle", "ingest", "quality", "rollup")):
         print(f"FAILED: seneca status does not list the runs:\n{status}")
         return 1
-    targets = {
-        "seneca ingest, nothing new": 1.5,
-        "seneca run, nothing new": 3.0,
-        "seneca sql": 1.0,
-    }
-    rows = [
-        Row(
-            "commands",
-            "make run's main job (seneca run, new lake)",
-            _median(first),
-            "s",
-            10,
-            "lower",
-        )
-    ]
-    rows += [
-        Row("commands", name, _median(runs), "s", targets[name], "lower")
-        for name, runs in timings.items()
-    ]
+    targets = {MAKE_RUN: 10.0, INGEST: 1.5, RUN: 3.0, SQL: 1.0}
+    rows = []
+    for name, runs in {MAKE_RUN: first, **timings}.items():
+        rows.append(Row("commands", name, _median(runs), "s", targets[name], "lower"))
+        # CPU time does not grow when other work shares the machine; wall time does.
+        rows.append(Row("commands", f"{name} (CPU time)", _median(CPU[name]), "s"))
     for row in rows:
         print(f"{row.figure}: {row.value:.2f} s")
     record(rows)
