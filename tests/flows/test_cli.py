@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -314,6 +315,65 @@ def test_missing_root_is_one_clear_line_and_exit_1(tmp_path):
         "costs_db)"
     ], result.output
     assert "Traceback" not in result.output, result.output
+
+
+def test_a_failing_ingest_prints_exactly_its_one_error_line(tmp_path):
+    # A process of its own: whatever is still alive at exit (DuckDB sessions held by a
+    # traceback, say) would print there, after the error line.
+    missing = tmp_path / "nowhere"
+    done = run_cli(
+        "ingest",
+        "--marcus-root",
+        str(missing),
+        "--marcus-home",
+        str(missing),
+        "--lake",
+        str(tmp_path / "lake"),
+        unset=("PREFECT_API_URL",),
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"error: {missing}: Marcus directory does not exist (audit_events, conversation_events, "
+        "realtime_events, agent_events, telemetry_events, state_files, marcus_db, kanban_db, "
+        "costs_db)\n"
+    )
+
+
+FAST_RUN = """
+import sys
+from flows.cli import app
+for command in ("ingest", "run"):
+    try:
+        app([command, *sys.argv[1:]])
+    except SystemExit as done:
+        assert not done.code, done.code
+print("imported:", sorted({"prefect", "great_expectations"} & set(sys.modules)))
+"""
+
+
+def test_commands_without_a_prefect_server_run_their_steps_without_prefect(ingested, sample_tree):
+    where = ["--marcus-root", str(sample_tree.marcus_root)]
+    where += ["--marcus-home", str(sample_tree.marcus_home), "--lake", str(ingested)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    done = subprocess.run(
+        [sys.executable, "-c", FAST_RUN, *where], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "imported: []"
+    assert "0 rows committed" in done.stdout
+    # Still recorded, as `seneca status` shows them: one more ingest run from each command.
+    catalog = sqlite3.connect(ingested / "catalog.db")
+    runs = catalog.execute("SELECT flow, state FROM runs ORDER BY started_at").fetchall()
+    catalog.close()
+    assert sorted(runs[-5:]) == [
+        ("ingest", "COMPLETED"),
+        ("ingest", "COMPLETED"),
+        ("lifecycle", "COMPLETED"),
+        ("quality", "COMPLETED"),
+        ("rollup", "COMPLETED"),
+    ]
+    status = run_cli("status", "--lake", str(ingested))
+    assert "lifecycle" in status.stdout
 
 
 def ingest_on_local_api(

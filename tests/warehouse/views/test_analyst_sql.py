@@ -1,5 +1,7 @@
 """`seneca sql` runs reads and refuses statements and outputs that write files."""
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
 
