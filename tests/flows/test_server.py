@@ -148,6 +148,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         PREFECT_HOME=str(base / "home"),
         DO_NOT_TRACK="1",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # The tests read run lines from the terminal too; what reaches the API is left to
+        # `seneca` itself (PREFECT_LOGGING_LEVEL unset).
+        PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="INFO",
         # Runners and the scheduler look more often than in production, to keep the test short.
         PREFECT_RUNNER_POLL_FREQUENCY="2",
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
