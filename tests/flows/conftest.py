@@ -5,6 +5,9 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 
+# The day after the session sample (3 days from 2026-06-01) ends.
+SAMPLE_END = "2026-06-04T00:00:00"
+
 
 @pytest.fixture(scope="session")
 def ingested(sample_tree, tmp_path_factory):
@@ -20,6 +23,10 @@ def ingested(sample_tree, tmp_path_factory):
             str(sample_tree.marcus_home),
             "--lake",
             str(lake),
+            # The sample's last day: no record is old enough for retention to move or delete,
+            # so the lake holds every ingested row in hot.
+            "--now",
+            SAMPLE_END,
         ],
     )
     assert result.exit_code == 0, result.output
