@@ -181,7 +181,10 @@ class Executor:
             holder = self.stores.holding(source.path)
             read = partial(holder.fs.open, store_key_path(holder, source.path), "rb")
             label = source.path
-        url = copy_object(read, store, key, source.sha256, label)
+        options = {}
+        if tier == "archive" and self.settings.archive_storage_class:
+            options["StorageClass"] = self.settings.archive_storage_class
+        url = copy_object(read, store, key, source.sha256, label, options)
         verify_object(store, url, source.sha256, source.rows)
         record = FileRecord(
             dataset=source.dataset,
