@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import duckdb
 
-from warehouse.errors import LakeError
+from warehouse.errors import CatalogError, LakeError, LeaseLost
 from warehouse.metrics.plan import HOURLY_DROPPED
 from warehouse.retention.actions import (
     Action,
@@ -123,6 +123,12 @@ class Executor:
             store = self.target_store(action)
             if store is not None and exc.reason.startswith(("not copied", "not verified")):
                 return Applied(action, error=str(exc), unreachable=store.url)
+            return Applied(action, error=str(exc))
+        except LeaseLost:
+            raise
+        except CatalogError as exc:
+            # A commit refused (a day got new rows, a file was retired by another worker):
+            # the copy stays an orphan for the next run's janitor, the sources stay live.
             return Applied(action, error=str(exc))
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
