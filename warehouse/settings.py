@@ -126,6 +126,10 @@ class Settings(BaseSettings):
         default=None,
         description="Archive, outside default views: s3://… or a directory; default <cold>/archive",
     )
+    archive_storage_class: str | None = Field(
+        default=None,
+        description="S3 storage class of archived objects (e.g. GLACIER_IR); default: the bucket's",
+    )
 
     @field_validator("now", mode="after")
     @classmethod

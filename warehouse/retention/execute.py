@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import duckdb
 
-from warehouse.errors import LakeError
+from warehouse.errors import CatalogError, LakeError, LeaseLost
 from warehouse.metrics.plan import HOURLY_DROPPED
 from warehouse.retention.actions import (
     Action,
@@ -124,6 +124,12 @@ class Executor:
             if store is not None and exc.reason.startswith(("not copied", "not verified")):
                 return Applied(action, error=str(exc), unreachable=store.url)
             return Applied(action, error=str(exc))
+        except LeaseLost:
+            raise
+        except CatalogError as exc:
+            # A commit refused (a day got new rows, a file was retired by another worker):
+            # the copy stays an orphan for the next run's janitor, the sources stay live.
+            return Applied(action, error=str(exc))
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             return Applied(action, error=f"{action.dataset} {_partition(action)}: {first}")
@@ -181,7 +187,10 @@ class Executor:
             holder = self.stores.holding(source.path)
             read = partial(holder.fs.open, store_key_path(holder, source.path), "rb")
             label = source.path
-        url = copy_object(read, store, key, source.sha256, label)
+        options = {}
+        if tier == "archive" and self.settings.archive_storage_class:
+            options["StorageClass"] = self.settings.archive_storage_class
+        url = copy_object(read, store, key, source.sha256, label, options)
         verify_object(store, url, source.sha256, source.rows)
         record = FileRecord(
             dataset=source.dataset,

@@ -14,7 +14,6 @@ from tests.warehouse.marcus_tree import parquet_files
 from tests.warehouse.retention.conftest import NOW, ROWS_PER_DAY, RetentionLake, conversation_lines
 from warehouse.ingest.backfill import BackfillError, backfill_named
 from warehouse.ingest.stream import ingest_stream
-from warehouse.metrics.rollups import refresh_rollups
 from warehouse.retention import execute
 from warehouse.retention.run import retain
 from warehouse.sources.datasets import stream_named
@@ -165,13 +164,7 @@ def test_backfill_rebuilds_warm_and_cold_days_and_refuses_removed_rows(
     assert rlake.query(include_archive=True) == before
     assert rlake.tiers() == {"hot": 5, "cold": 2}  # the whole compacted month came back hot
     # Not moved on while the rebuilt days wait for quality and the rollups.
-    assert retain(rlake.at(retention={**KEEP_ALL, **NO_ROW_RULES})).done == []
-    for batch in rlake.catalog.unvalidated_batches():
-        rlake.catalog.record_quality(batch["id"], [])
-    assert refresh_rollups(settings, rlake.catalog).errors == []
-    assert retain(rlake.at(retention={**KEEP_ALL, **NO_ROW_RULES})).errors == []
-    assert rlake.tiers() == {"hot": 2, "warm": 1, "cold": 3}
-    assert rlake.query(include_archive=True) == before
+    assert retain(rlake.at(retention={**KEEP_ALL, **NO_ROW_RULES}), dry_run=True).planned == []
 
     # Rows retention removed are not brought back from the sources.
     assert retain(settings).errors == []
@@ -184,3 +177,29 @@ def test_backfill_rebuilds_warm_and_cold_days_and_refuses_removed_rows(
         f"{DATASET}: retention removed rows of {debug_day.date()}; re-reading the sources "
         "would bring them back, so nothing was changed"
     )
+
+
+def test_a_day_that_gets_new_rows_after_the_plan_is_not_moved(
+    rlake: RetentionLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dirty-marks guard holds inside the commit too, not only when planning."""
+    day = (NOW - dt.timedelta(days=60)).date()
+    late = conversation_lines((60,), rows=1)
+    committed = execute.commit
+
+    def late_rows_then_commit(catalog: Any, batch: Any, lease: Any) -> None:
+        if batch.retention.entry.partition == day.isoformat():
+            path = rlake.settings.marcus_root / "logs/conversations/conversations_20260101.jsonl"
+            with path.open("a") as handle:
+                handle.write(late[0].replace('"e0"', '"late"') + "\n")
+            assert ingest_stream(rlake.settings, catalog, stream_named(DATASET)).rows == 1
+        committed(catalog, batch, lease)
+
+    monkeypatch.setattr(execute, "commit", late_rows_then_commit)
+    result = retain(rlake.at(retention={**KEEP_ALL, **NO_ROW_RULES}))
+    assert result.errors == [
+        f"{DATASET} {day}: new rows are waiting for the rollup refresh; nothing was moved"
+    ]
+    day_files = [f for f in rlake.catalog.live_files(DATASET) if f.partition == str(day)]
+    assert {f.tier for f in day_files} == {"hot"} and len(day_files) == 2
+    assert len(rlake.query()) == 7 * ROWS_PER_DAY + 1

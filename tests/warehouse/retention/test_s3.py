@@ -80,10 +80,10 @@ def test_s3_stopped_mid_archive_fails_in_one_line_and_the_next_run_finishes(
     everything = rlake.query(include_archive=True)
     copy = execute.copy_object
 
-    def stop_then_copy(read: Any, store: Any, key: str, sha256: str, label: str) -> str:
+    def stop_then_copy(read: Any, store: Any, *args: Any) -> str:
         if store.url.startswith("s3://"):
             s3.stop()
-        return copy(read, store, key, sha256, label)
+        return copy(read, store, *args)
 
     monkeypatch.setattr(execute, "copy_object", stop_then_copy)
     result = retain(settings)
@@ -98,9 +98,13 @@ def test_s3_stopped_mid_archive_fails_in_one_line_and_the_next_run_finishes(
     monkeypatch.setattr(execute, "copy_object", copy)
     with running_s3(monkeypatch) as fresh:
         fresh.make_bucket("archive")
-        again = retain(rlake.at(retention=KEEP, archive_url=archive))
+        again = retain(
+            rlake.at(retention=KEEP, archive_url=archive, archive_storage_class="GLACIER_IR")
+        )
         assert again.errors == []
         archived = [f for f in rlake.catalog.live_files() if f.tier == "archive"]
         assert len(archived) == 2 and all(f.path.startswith(archive) for f in archived)
+        fs = open_store(archive).fs
+        assert {fs.info(f.path)["StorageClass"] for f in archived} == {"GLACIER_IR"}
         assert rlake.query(include_archive=True) == everything
         assert not any(Path(f.path).exists() for f in cold if f.partition < "2019")

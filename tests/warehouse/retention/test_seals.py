@@ -56,13 +56,3 @@ def test_a_refresh_never_recomputes_a_day_whose_raw_rows_retention_removed(
     assert report.errors == []
     assert rlake.catalog.dirty_marks() == []
     assert rlake.query(MONTHLY) == monthly
-    # Days retention never touched are still refreshed as ever.
-    fresh_day = (NOW - dt.timedelta(days=3)).date()
-    total = (
-        "SELECT count FROM metrics_monthly_total WHERE metric = 'conversation_records' "
-        f"AND bucket = TIMESTAMPTZ '{fresh_day.isoformat()[:7]}-01'"
-    )
-    before = rlake.query(total)[0][0]
-    late_record(rlake, dt.datetime.combine(fresh_day, dt.time(7, 30), dt.UTC))
-    refresh_rollups(rlake.at(), rlake.catalog)
-    assert rlake.query(total) == [(before + 1,)]
