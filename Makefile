@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/rollups.py
+	$(BIN)/python benchmarks/retention.py
 
 # Ten minutes of Marcus-format writes with rotation while ingest is SIGKILLed at random;
 # `make soak SOAK_ARGS="--minutes 1"` for a short run.
