@@ -95,7 +95,11 @@ class Settings(BaseSettings):
     )
     archive_url: str | None = Field(
         default=None,
-        description="Archive (outside default views): s3://… or a directory; default <cold>/archive",
+        description="Archive, outside default views: s3://… or a directory; default <cold>/archive",
+    )
+    archive_storage_class: str | None = Field(
+        default=None,
+        description="S3 storage class of archived objects (e.g. GLACIER_IR); default: the bucket's",
     )
 
     @field_validator("now", mode="after")

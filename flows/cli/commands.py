@@ -221,6 +221,36 @@ def sql(
 
 
 @app.command()
+def retain(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing at all")
+    ] = False,
+    now: NowOpt = None,
+    lake: LakeOpt = None,
+    catalog_url: CatalogOpt = None,
+) -> None:
+    """Apply the retention policy: compact, move to cold and archive, delete; print the plan."""
+    from flows.cli.render import DatasetProgress
+    from warehouse.errors import SenecaError
+    from warehouse.progress import set_progress_sink
+    from warehouse.retention.run import retain as run_retention
+
+    settings = _settings(lake=lake, catalog_url=catalog_url, now=now)
+    sink = DatasetProgress()
+    set_progress_sink(None if dry_run else sink)
+    try:
+        with sink.progress:
+            result = run_retention(settings, dry_run=dry_run)
+    except SenecaError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        set_progress_sink(None)
+    render.retention_table(result)
+    if result.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
 def status(lake: LakeOpt = None, catalog_url: CatalogOpt = None, now: NowOpt = None) -> None:
     """Per dataset: rows, bytes, files, newest record, lag, quarantine, tiers; holds; last runs."""
     from warehouse.runs.status import lake_status

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from warehouse.ingest.backfill import BackfillResult
     from warehouse.metrics.rollups import RollupReport
     from warehouse.quality import QualityReport
+    from warehouse.retention.run import RetentionResult
     from warehouse.runs.retention_runs import RetentionRun
     from warehouse.runs.status import CollectionStatus, LakeStatus
     from warehouse.runs.summary import LifecycleSummary, RunOutcome
@@ -230,6 +231,42 @@ def rollup_lines(report: RollupReport) -> None:
     if report.excluded:
         counts = ", ".join(f"{name} {n:,}" for name, n in sorted(report.excluded.items()))
         out.print(f"[yellow]values out of range, left out of sums and histograms: {counts}[/]")
+
+
+def retention_table(result: RetentionResult) -> None:
+    """A retention run's plan (or what it applied) per dataset and tier; its errors on stderr."""
+    from rich.table import Table
+
+    from warehouse.retention.run import plan_lines
+
+    out = console()
+    if result.skipped:
+        out.print(f"skipped: {result.skipped}")
+        return
+    verb = "plan (dry run, nothing changed)" if result.dry_run else "applied"
+    table = Table(
+        title=f"Retention at {result.now:%Y-%m-%d %H:%M} UTC: {verb}", title_justify="left"
+    )
+    for column in ("dataset", "action", "from", "to", "files", "rows", "bytes"):
+        table.add_column(
+            column, justify="right" if column in ("files", "rows", "bytes") else "left"
+        )
+    lines = plan_lines(result.done)
+    for line in lines:
+        table.add_row(
+            line.dataset,
+            line.action,
+            line.tier_from,
+            line.tier_to,
+            f"{line.files:,}",
+            f"{line.rows:,}",
+            f"{line.bytes:,}",
+        )
+    out.print(table if lines else "nothing to do: every file is where the policy wants it")
+    if result.orphans:
+        out.print(f"removed {len(result.orphans)} orphaned files of an interrupted run")
+    for message in result.errors:
+        error(message)
 
 
 def daily_totals_table(zone: str, rows: list[tuple[str, str, int, float]]) -> None:

@@ -48,6 +48,7 @@ from warehouse.store.commit import (
     worker_id,
 )
 from warehouse.store.lake import Lake
+from warehouse.store.objects import register_stores
 from warehouse.store.write import copy_to_parquet, make_durable, target
 
 # SQL form of jsonl.stream_name: the stream a `_source` belongs to, whatever its rotation suffix.
@@ -164,19 +165,15 @@ def _rebuild(
     lake = Lake(settings.lake)
     remove_dataset_orphans(catalog, lake, dataset.name)
     live = catalog.live_files(dataset.name)
-    wanted = set(dates)
-    outside = [
-        f for f in live if f.tier != "hot" and _overlaps(f, dates[0], dates[-1])
-    ]  # compacted months would need a rebuild of their own
-    if outside:
-        raise BackfillError(
-            f"{dataset.name}: {outside[0].path} ({outside[0].tier} tier) covers the range; "
-            "backfill rebuilds hot date partitions only"
-        )
+    wanted = _with_compacted_months(live, set(dates))
+    _refuse_removed(catalog, dataset.name, live, wanted)
+    # Warm and cold partitions are rebuilt like hot ones: the new files are hot, and the
+    # next retention run compacts and moves them again.
     old = [f for f in live if f.partition in wanted]
     db = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit})
     try:
         db.execute("SET TimeZone = 'UTC'")
+        register_stores(db, [f.path for f in old])
         if not old:
             return  # nothing committed in the range: new lines are the next ingest's job
         sources = _load_old(db, lake, old)
@@ -209,10 +206,36 @@ def _rebuild(
     result.partitions = _changes(old, batch.files, kept)
 
 
-def _overlaps(record: FileRecord, first: str, last: str) -> bool:
-    if record.min_ts is None or record.max_ts is None:
-        return True
-    return str(record.min_ts.date()) <= last and str(record.max_ts.date()) >= first
+def _with_compacted_months(live: list[FileRecord], dates: set[str]) -> set[str]:
+    """The dates to rebuild, with each compacted month (a warm file per month) wanted whole."""
+    months = {
+        f.partition for f in live if len(f.partition) == 7 and f.partition in {d[:7] for d in dates}
+    }
+    for month in months:
+        first = dt.date.fromisoformat(f"{month}-01")
+        day = first
+        while day.month == first.month:
+            dates.add(day.isoformat())
+            day += dt.timedelta(days=1)
+    return dates | months
+
+
+def _refuse_removed(
+    catalog: Catalog, dataset: str, live: list[FileRecord], wanted: set[str]
+) -> None:
+    """Refuse a range reaching archived files or days whose rows retention removed."""
+    archived = [f for f in live if f.tier == "archive" and f.partition in wanted]
+    if archived:
+        raise BackfillError(
+            f"{dataset}: {archived[0].path} (archive tier) covers the range; backfill does "
+            "not rebuild archived data"
+        )
+    sealed = sorted(day for name, day in catalog.sealed_days() if name == dataset and day in wanted)
+    if sealed:
+        raise BackfillError(
+            f"{dataset}: retention removed rows of {sealed[0]}; re-reading the sources would "
+            "bring them back, so nothing was changed"
+        )
 
 
 def _load_old(db: duckdb.DuckDBPyConnection, lake: Lake, old: list[FileRecord]) -> set[str]:

@@ -56,6 +56,7 @@ from warehouse.store.commit import (
     remove_dataset_orphans,
 )
 from warehouse.store.lake import Lake
+from warehouse.store.objects import register_stores
 from warehouse.store.write import target, write_table
 
 
@@ -257,6 +258,7 @@ class CostsIngest:
         )
         with duckdb.connect() as db:
             db.execute("SET TimeZone = 'UTC'")
+            register_stores(db, [*events, *updates])
             db.register("current", current)
             table = db.sql(
                 f"""
@@ -292,6 +294,7 @@ class CostsIngest:
         if not paths:
             return set()
         with duckdb.connect() as db:
+            register_stores(db, paths)
             rows = db.execute("SELECT _event_key FROM read_parquet(?)", [paths]).fetchall()
         return {int(r[0]) for r in rows}
 
@@ -393,11 +396,13 @@ class CostsIngest:
         )
         with duckdb.connect() as db:
             db.execute("SET TimeZone = 'UTC'")
+            register_stores(db, events)
             db.register("new_prices", prices)
             db.execute(f"CREATE TEMP TABLE new AS SELECT {columns} FROM new_prices")
             db.execute("CREATE TEMP TABLE old AS SELECT * FROM new WHERE false")
             if previous:
                 paths = [self.lake.location(f.path) for f in previous]
+                register_stores(db, paths)
                 db.execute(f"INSERT INTO old SELECT {columns} FROM read_parquet(?)", [paths])
             hours = db.execute(
                 """

@@ -39,6 +39,7 @@ from warehouse.store.commit import (
     remove_dataset_orphans,
 )
 from warehouse.store.lake import Lake
+from warehouse.store.objects import register_stores
 from warehouse.store.write import PendingFile, copy_to_parquet, make_durable, target
 
 # DatasetResult is what every ingest unit returns; importers find it here as before.
@@ -346,8 +347,13 @@ class BatchWriter:
             if date in self.loaded_dates:
                 continue
             self.loaded_dates.add(date)
-            paths = [self.lake.location(p) for p in self.committed_by_date.get(date, [])]
+            # A compacted month holds its days in one file under the month's partition.
+            committed = self.committed_by_date.get(date, []) + self.committed_by_date.get(
+                date[:7], []
+            )
+            paths = [self.lake.location(p) for p in committed]
             if paths:
+                register_stores(self.db, paths)
                 self.db.execute("INSERT INTO seen SELECT _line_hash FROM read_parquet(?)", [paths])
         before = self._count("SELECT count(*) FROM typed WHERE _reason IS NULL")
         self.db.execute(

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from warehouse.store.catalog import Catalog
 from warehouse.store.lake import Lake
+from warehouse.store.write import replace_export
 from warehouse.views.quality import RESULTS_SCHEMA, results_path
 
 SAMPLE_ROWS = 20
@@ -186,12 +185,7 @@ def export_results(catalog: Catalog, lake: Lake) -> Path:
     table = pa.Table.from_pylist(
         [{name: r[name] for name in RESULTS_SCHEMA.names} for r in rows], schema=RESULTS_SCHEMA
     )
-    target = results_path(lake)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    pq.write_table(table, staging, compression="zstd")
-    os.replace(staging, target)
-    return target
+    return replace_export(table, results_path(lake))
 
 
 def error_result(

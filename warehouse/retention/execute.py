@@ -9,13 +9,16 @@ the collector deletes them once no reader's pin needs them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 
-from warehouse.errors import LakeError
+from warehouse.errors import CatalogError, LakeError, LeaseLost
+from warehouse.metrics.plan import HOURLY_DROPPED
 from warehouse.retention.actions import (
     Action,
     Archive,
@@ -49,8 +52,6 @@ from warehouse.store.write import (
     verify_object,
 )
 
-HOURLY_DROPPED = "metrics_hourly"
-
 
 @dataclass
 class Stores:
@@ -79,7 +80,7 @@ class Applied:
     action: Action
     entry: RetentionEntry | None = None
     error: str | None = None
-    notes: list[str] = field(default_factory=list)
+    unreachable: str | None = None  # the store a copy could not reach: the run stops using it
 
 
 class Executor:
@@ -101,6 +102,7 @@ class Executor:
         self.lake = Lake(settings.lake)
         self.stores = stores or Stores.of(settings)
         self.policy_time = settings.current_time()
+        self._db: duckdb.DuckDBPyConnection | None = None
 
     def apply(self, action: Action, checked: Sequence[str] = ()) -> Applied:
         """Apply one action; an expected failure is its one-line `error`, nothing committed."""
@@ -118,50 +120,77 @@ class Executor:
             else:  # pragma: no cover - every action type is handled above
                 raise TypeError(type(action).__name__)
         except LakeError as exc:
+            store = self.target_store(action)
+            if store is not None and exc.reason.startswith(("not copied", "not verified")):
+                return Applied(action, error=str(exc), unreachable=store.url)
+            return Applied(action, error=str(exc))
+        except LeaseLost:
+            raise
+        except CatalogError as exc:
+            # A commit refused (a day got new rows, a file was retired by another worker):
+            # the copy stays an orphan for the next run's janitor, the sources stay live.
             return Applied(action, error=str(exc))
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             return Applied(action, error=f"{action.dataset} {_partition(action)}: {first}")
         return Applied(action, entry=entry)
 
+    def session(self) -> duckdb.DuckDBPyConnection:
+        """The run's DuckDB session (UTC, the job memory limit), opened on first use."""
+        if self._db is None:
+            self._db = duckdb.connect(config={"memory_limit": self.settings.duckdb_memory_limit})
+            self._db.execute("SET TimeZone = 'UTC'")
+        return self._db
+
+    def close(self) -> None:
+        """Close the run's DuckDB session."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def target_store(self, action: Action) -> ObjectStore | None:
+        """The object store an action writes to (None: the lake itself)."""
+        if isinstance(action, Upload):
+            return self.stores.cold
+        if isinstance(action, Archive):
+            return self.stores.archive
+        return None
+
     # -- the actions ----------------------------------------------------------------------------
     def _compact(self, action: Compact) -> RetentionEntry:
         batch_id = new_batch_id()
         directory = self.lake.warm_dir(action.dataset, action.kind, action.partition)
         place = Target(directory, action.dataset, action.partition, batch_id, action.kind, "warm")
-        with _session(self.settings) as db:
-            sources = [self.lake.location(f.path) for f in action.files]
-            columns = _columns(db, sources)
-            order = " ORDER BY ts" if "ts" in columns else ""
-            query = f"SELECT * FROM read_parquet({_list(sources)}, union_by_name = true){order}"
-            ts_column = "ts" if "ts" in columns else "_ingested_at"
-            pending = copy_to_parquet(self.lake, db, query, place, None, ts_column=ts_column)
-            record = make_durable([pending])[0]
-            self._verify_local(db, record, action.rows)
+        db = self.session()
+        sources = [self.lake.location(f.path) for f in action.files]
+        columns = _columns(db, sources)
+        order = " ORDER BY ts" if "ts" in columns else ""
+        query = f"SELECT * FROM read_parquet({_list(sources)}, union_by_name = true){order}"
+        ts_column = "ts" if "ts" in columns else "_ingested_at"
+        pending = copy_to_parquet(self.lake, db, query, place, None, ts_column=ts_column)
+        record = make_durable([pending])[0]
+        self._verify_local(db, record, action.rows)
         return self._commit(action, record, "warm", seal=False)
 
     def _copy(self, action: Action, store: ObjectStore, tier: str) -> RetentionEntry:
         source = action.files[0]
         key = _object_key(source, self.lake, self.stores)
+        read: Callable[[], BinaryIO]
         if source.tier in ("hot", "warm"):
             local = self.lake.absolute(source.path)
 
-            def read() -> object:
+            def read_local() -> BinaryIO:
                 return local.open("rb")
 
-            label = str(local)
+            read, label = read_local, str(local)
         else:
             holder = self.stores.holding(source.path)
-            remote = store_key_path(holder, source.path)
-
-            def read() -> object:
-                return holder.fs.open(remote, "rb")
-
+            read = partial(holder.fs.open, store_key_path(holder, source.path), "rb")
             label = source.path
-        try:
-            url = copy_object(read, store, key, source.sha256, label)  # type: ignore[arg-type]
-        except LakeError:
-            raise
+        options = {}
+        if tier == "archive" and self.settings.archive_storage_class:
+            options["StorageClass"] = self.settings.archive_storage_class
+        url = copy_object(read, store, key, source.sha256, label, options)
         verify_object(store, url, source.sha256, source.rows)
         record = FileRecord(
             dataset=source.dataset,
@@ -181,29 +210,27 @@ class Executor:
     def _delete_rows(self, action: DeleteRows) -> RetentionEntry:
         source = action.files[0]
         location = self.lake.location(source.path)
-        with _session(self.settings) as db:
-            matched = db.execute(
-                f"SELECT count(*) FROM read_parquet({literal(location)}) "
-                f"WHERE coalesce(({action.predicate}), false)"
-            ).fetchall()[0][0]
-            if matched == 0:
-                return self._commit(action, None, source.tier, seal=False, cleared=source.sha256)
-            batch_id = new_batch_id()
-            directory = (
-                self.lake.warm_dir(action.dataset, action.kind, source.partition)
-                if source.tier == "warm"
-                else self.lake.partition_dir(source.tier, action.dataset, source.partition)
-            )
-            place = Target(
-                directory, action.dataset, source.partition, batch_id, "data", source.tier
-            )
-            query = (
-                f"SELECT * FROM read_parquet({literal(location)}) "
-                f"WHERE NOT coalesce(({action.predicate}), false)"
-            )
-            pending = copy_to_parquet(self.lake, db, query, place, None)
-            record = make_durable([pending])[0]
-            self._verify_local(db, record, source.rows - int(matched))
+        db = self.session()
+        matched = db.execute(
+            f"SELECT count(*) FROM read_parquet({literal(location)}) "
+            f"WHERE coalesce(({action.predicate}), false)"
+        ).fetchall()[0][0]
+        if matched == 0:
+            return self._commit(action, None, source.tier, seal=False, cleared=source.sha256)
+        batch_id = new_batch_id()
+        directory = (
+            self.lake.warm_dir(action.dataset, action.kind, source.partition)
+            if source.tier == "warm"
+            else self.lake.rewritten_dir(action.dataset, source.partition)
+        )
+        place = Target(directory, action.dataset, source.partition, batch_id, "data", source.tier)
+        query = (
+            f"SELECT * FROM read_parquet({literal(location)}) "
+            f"WHERE NOT coalesce(({action.predicate}), false)"
+        )
+        pending = copy_to_parquet(self.lake, db, query, place, None)
+        record = make_durable([pending])[0]
+        self._verify_local(db, record, source.rows - int(matched))
         return self._commit(action, record, source.tier, seal=True, cleared=record.sha256)
 
     def _delete(self, action: Delete) -> RetentionEntry:
@@ -315,17 +342,3 @@ def _columns(db: duckdb.DuckDBPyConnection, sources: Sequence[str]) -> set[str]:
         f"DESCRIBE SELECT * FROM read_parquet({_list(sources)}, union_by_name = true)"
     ).fetchall()
     return {str(r[0]) for r in rows}
-
-
-class _session:
-    """A DuckDB session in UTC with the job memory limit, closed on leaving the block."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.db = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit})
-        self.db.execute("SET TimeZone = 'UTC'")
-
-    def __enter__(self) -> duckdb.DuckDBPyConnection:
-        return self.db
-
-    def __exit__(self, *exc: object) -> None:
-        self.db.close()

@@ -117,8 +117,8 @@ class _Index:
         for day in days_of(partition):
             if (dataset, day) in dirty or (ALL, day) in dirty:
                 return False
-            for sha_file in self.data.get((dataset, day.isoformat()), []):
-                if sha_file.batch_id in self.snapshot.unchecked:
+            for f in self.data.get((dataset, day.isoformat()), []):
+                if f.batch_id in self.snapshot.unchecked:
                     return False
         month = self.data.get((dataset, partition[:7]), []) if len(partition) >= 7 else []
         return not any(f.batch_id in self.snapshot.unchecked for f in month)

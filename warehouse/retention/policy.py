@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 
 from warehouse.errors import SettingsError
+from warehouse.sources.datasets import COSTS_DB
 
 YEAR = 365
 QUARANTINE = "quarantine"  # the policy key of every dataset's quarantined records
@@ -81,6 +82,7 @@ DEFAULT_DATASETS: dict[str, Ages] = {
     "state_history": _KEPT,
     "token_events": _KEPT,
     "token_event_updates": _KEPT,
+    **{table.name: _KEPT for table in COSTS_DB.snapshots},  # costs.db snapshots
     # Rollups are files of their own, neither compacted nor moved: only deleted.
     "metrics_hourly": Ages(warm=None, cold=None, delete=YEAR),
     "metrics_daily": Ages(warm=None, cold=None, delete=5 * YEAR),

@@ -19,6 +19,7 @@ from warehouse.progress import progress_sink
 from warehouse.retention.actions import Action, HoldWindow
 from warehouse.retention.execute import Applied, Executor, Stores
 from warehouse.retention.holds import live_hold_windows
+from warehouse.retention.log import export_log
 from warehouse.retention.plan import plan, plan_until_done
 from warehouse.retention.policy import Policy, load_policy
 from warehouse.retention.snapshot import read_snapshot
@@ -28,6 +29,7 @@ from warehouse.store.collect import collect_retired, remove_store_orphans
 from warehouse.store.commit import LeaseRenewer, remove_orphans, take_lease, worker_id
 from warehouse.store.lake import Lake, new_batch_id
 from warehouse.views.build import write_views_db
+from warehouse.views.retention import log_path
 
 LEASE = "retention"
 MAX_ROUNDS = 8  # rows cleaned, compacted, month merged, cold, archive, deleted: fewer suffice
@@ -138,9 +140,35 @@ def _run(
     result: RetentionResult,
 ) -> None:
     stores = Stores.of(settings)
+    lake = Lake(settings.lake)
     result.orphans = remove_tier_orphans(settings, catalog, stores)
     executor = Executor(settings, catalog, lease, result.run_id, stores)
+    try:
+        _rounds(executor, catalog, policy, holds, result)
+    finally:
+        executor.close()
+    if any(a.entry is not None for a in result.applied) or not log_path(lake).exists():
+        export_log(catalog, lake)
+        write_views_db(catalog, lake)
+    collection = collect_retired(settings, catalog)
+    result.collected = len(collection.collected)
+    result.errors += collection.errors
+
+
+def _rounds(
+    executor: Executor,
+    catalog: Catalog,
+    policy: Policy,
+    holds: Sequence[HoldWindow],
+    result: RetentionResult,
+) -> None:
+    """Plan from a fresh snapshot and apply, until a plan is empty.
+
+    A file whose action failed is left alone for the rest of the run (the next run tries
+    again), and so is every copy to a store that could not be reached.
+    """
     failed: set[str] = set()
+    unreachable: set[str] = set()
     sink = progress_sink()
     for _ in range(MAX_ROUNDS):
         actions = [
@@ -153,28 +181,30 @@ def _run(
         result.planned += actions
         sink.start("retention", sum(a.bytes for a in actions))
         for action in actions:
+            store = executor.target_store(action)
+            if store is not None and store.url in unreachable:
+                # One line for a dead endpoint, not one per file.
+                failed.update(f.path for f in action.files)
+                continue
             applied = executor.apply(action)
             result.applied.append(applied)
             if applied.error is not None:
                 result.errors.append(applied.error)
                 failed.update(f.path for f in action.files)
+            if applied.unreachable is not None:
+                unreachable.add(applied.unreachable)
             sink.advance("retention", action.bytes)
         sink.finish("retention")
-    if any(a.entry is not None for a in result.applied):
-        write_views_db(catalog, Lake(settings.lake))
-    collection = collect_retired(settings, catalog)
-    result.collected = len(collection.collected)
-    result.errors += collection.errors
 
 
 def remove_tier_orphans(settings: Settings, catalog: Catalog, stores: Stores) -> list[str]:
-    """Delete warm files and cold or archive objects no catalog row references.
+    """Delete warm or rewritten files and cold or archive objects no catalog row references.
 
     Only under the retention lease: its writes are the only ones there.
     """
     lake = Lake(settings.lake)
     known = catalog.paths_of_kind("data") | catalog.paths_of_kind("quarantine")
-    removed = remove_orphans(lake, [lake.warm_root], known)
+    removed = remove_orphans(lake, list(lake.retention_roots), known)
     for store in (stores.cold, stores.archive):
         removed += remove_store_orphans(store, known)
     return removed

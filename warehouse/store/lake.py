@@ -55,10 +55,18 @@ class Lake:
         base = self.root / "warm" / QUARANTINE if kind == QUARANTINE else self.root / "warm"
         return base / dataset / f"date={partition}"
 
+    def rewritten_dir(self, dataset: str, partition: str) -> Path:
+        """Directory of hot files retention rewrote (rows removed by a row rule).
+
+        Apart from `hot/`, whose orphans ingest clears under its own lease: a rewrite in
+        progress there could be taken for an orphan of a crashed ingest.
+        """
+        return self.root / "rewritten" / dataset / f"date={partition}"
+
     @property
-    def warm_root(self) -> Path:
-        """Directory holding every warm file."""
-        return self.root / "warm"
+    def retention_roots(self) -> tuple[Path, Path]:
+        """The directories only retention writes to: the warm tier and rewritten hot files."""
+        return self.root / "warm", self.root / "rewritten"
 
     def location(self, path: str) -> str:
         """Where DuckDB reads a catalog path: a URL as it is, a lake path made absolute."""

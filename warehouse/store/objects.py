@@ -76,8 +76,9 @@ def register_stores(db: Any, paths: Iterable[str]) -> None:
     DuckDB's own httpfs cannot be installed offline; a registered fsspec filesystem serves its
     protocol for every bucket, with the same AWS_* configuration as `open_store`.
     """
-    if any(p.startswith("s3://") for p in paths) and "s3" not in _registered(db):
-        bucket = next(p for p in paths if p.startswith("s3://"))[len("s3://") :].split("/")[0]
+    remote = [p for p in paths if p.startswith("s3://")]
+    if remote and "s3" not in _registered(db):
+        bucket = remote[0][len("s3://") :].split("/")[0]
         db.register_filesystem(open_store(f"s3://{bucket}").fs)
 
 

@@ -183,6 +183,15 @@ def _writing(path: Path) -> Iterator[None]:
         raise LakeError(path, cause) from None
 
 
+def replace_export(table: pa.Table, target: Path) -> Path:
+    """Rewrite a report export (not a lake file: no catalog row) atomically, zstd Parquet."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    pq.write_table(table, staging, compression="zstd")
+    os.replace(staging, target)
+    return target
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -269,9 +278,16 @@ def store_key_path(store: ObjectStore, url: str) -> str:
 
 
 def copy_object(
-    read: Callable[[], BinaryIO], store: ObjectStore, key: str, sha256: str, label: str
+    read: Callable[[], BinaryIO],
+    store: ObjectStore,
+    key: str,
+    sha256: str,
+    label: str,
+    options: dict[str, str] | None = None,
 ) -> str:
     """Copy the bytes `read()` opens to `key` in `store`; their sha256 must be `sha256`.
+
+    `options` go with the upload to S3 (`StorageClass`); a local store takes none.
 
     The source is hashed while it is copied, so a source already damaged is refused before
     any later step can trust the copy. Returns the URL the catalog records.
@@ -280,7 +296,8 @@ def copy_object(
     target = store.path(key)
     digest = hashlib.sha256()
     try:
-        with read() as source, store.fs.open(target, "wb") as sink:
+        extra = options if store.is_remote and options else {}
+        with read() as source, store.fs.open(target, "wb", **extra) as sink:
             for block in iter(lambda: source.read(8 << 20), b""):
                 digest.update(block)
                 sink.write(block)

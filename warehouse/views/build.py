@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from warehouse.store.write import io_cause
 from warehouse.views.costs import cost_views
 from warehouse.views.live import LiveFiles, live_files
 from warehouse.views.quality import quality_views
+from warehouse.views.retention import retention_views
 from warehouse.views.rollups import rollup_views
 from warehouse.views.state import state_views
 
@@ -34,6 +36,9 @@ _DUCK_TYPES = {
     pa.binary(): "BLOB",
     pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
 }
+
+
+_S3_URL = re.compile(r"'(s3://[^']+)'")
 
 
 def _empty_select(schema: pa.Schema) -> str:
@@ -85,6 +90,7 @@ VIEW_BUILDERS: list[ViewBuilder] = [
     state_views,
     rollup_views,
     quality_views,
+    retention_views,
 ]
 
 
@@ -118,6 +124,9 @@ def _write_staging(staging: Path, statements: list[str], target: Path) -> None:
     try:
         db = duckdb.connect(str(staging))
         try:
+            # Creating a view binds it: files in object storage are read through the
+            # registered filesystem here, which the file does not keep (see README).
+            register_stores(db, [u for s in statements for u in _S3_URL.findall(s)])
             for statement in statements:
                 db.execute(statement)
             db.execute("CHECKPOINT")
