@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -69,7 +69,7 @@ class RetentionRun:
 def recorded_run(run: dict[str, Any]) -> RetentionRun:
     """A retention flow run from the runs table (see `retention_summary` for its summary)."""
     summary = run["summary"]
-    named = {name: int(summary.get(name, 0)) for name in RetentionTotals.__dataclass_fields__}
+    named = {f.name: int(summary.get(f.name, 0)) for f in fields(RetentionTotals)}
     problems = [*summary.get("errors", []), summary.get("skipped"), summary.get("error")]
     return RetentionRun(
         started_at=run["started_at"],

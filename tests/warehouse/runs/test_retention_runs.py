@@ -9,6 +9,7 @@ import pytest
 
 from warehouse.runs.retention_runs import last_retention, retention_due, totals
 from warehouse.store.catalog import Catalog
+from warehouse.store.catalog.schema import retention_actions
 
 NOW = dt.datetime(2031, 3, 1, 4, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
@@ -85,3 +86,40 @@ def test_last_retention_is_the_recorded_run_with_its_totals(catalog: Catalog) ->
         10,
     )
     assert run.error == "s3://cold/x.parquet: sha256 mismatch after upload"
+
+
+def log_action(catalog: Catalog, run_id: str, action: str, rows: tuple[int, int]) -> None:
+    with catalog.transaction() as conn:
+        conn.execute(
+            retention_actions.insert().values(
+                run_id=run_id,
+                applied_at=dt.datetime.now(dt.UTC),
+                policy_time=NOW,
+                action=action,
+                dataset="audit_events",
+                kind="data",
+                tier_from="hot",
+                tier_to="warm" if action == "compact" else "deleted",
+                partition="2031-01-01",
+                files=1,
+                rows_before=rows[0],
+                rows_after=rows[1],
+                bytes_before=1000,
+                bytes_after=0 if action == "delete" else 800,
+                sources="[]",
+            )
+        )
+
+
+def test_a_run_made_outside_a_flow_is_read_from_the_retention_log(catalog: Catalog) -> None:
+    record(catalog, "flow-run", "COMPLETED", now=NOW.isoformat(), actions=1)
+    log_action(catalog, "direct", "compact", (10, 10))
+    log_action(catalog, "direct", "delete", (4, 0))
+    run = last_retention(catalog)
+    assert run is not None and (run.state, run.run_id, run.policy_time) == (
+        "APPLIED",
+        "direct",
+        NOW,
+    )
+    assert (run.totals.actions, run.totals.moved_rows, run.totals.deleted_rows) == (2, 10, 4)
+    assert (run.totals.moved_bytes, run.totals.deleted_bytes) == (1000, 1000)
