@@ -178,7 +178,7 @@ class _Writer:
         names = iter(name for name, _ in entry.chunks)
         try:
             for name in names:
-                ahead.append(self.chunk_pool.submit(self.repository.get, name))
+                ahead.append(self.chunk_pool.submit(self.repository.get, name, False))
                 if len(ahead) >= FETCH_AHEAD:
                     yield ahead.popleft().result()
             while ahead:
