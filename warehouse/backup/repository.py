@@ -229,7 +229,15 @@ class Repository:
 
     def list_keys(self, folder: str) -> list[str]:
         """Keys under `folder` (relative to the root)."""
-        return [key for key, _ in self.list_sizes(folder)]
+        if not self.local:
+            return [key for key, _ in self.list_sizes(folder)]
+        base = self.store.path(folder)
+        # Names only: a stat per object would cost a backup's start as much as its work.
+        found = []
+        for dirpath, _dirs, names in os.walk(base):
+            prefix = os.path.relpath(dirpath, self.store.root).replace(os.sep, "/")
+            found += [f"{prefix}/{n}" for n in names]
+        return found
 
     def list_sizes(self, folder: str) -> Iterator[tuple[str, int]]:
         """Keys under `folder` with their sizes."""
