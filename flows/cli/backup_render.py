@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 @contextmanager
 def byte_progress(label: str) -> Iterator[Callable[[int], None]]:
     """A transient bar of bytes processed; yields the function that advances it."""
+    if not sys.stdout.isatty():
+        yield lambda _n: None  # no terminal to draw on: rich is not even imported
+        return
     from rich.progress import (
         DownloadColumn,
         Progress,

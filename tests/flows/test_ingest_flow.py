@@ -86,7 +86,10 @@ def test_lifecycle_fails_naming_the_missing_root_but_runs_every_step(
 ):
     missing = tmp_path / "no-such-home"
     settings = load_settings(
-        marcus_root=sample_tree.marcus_root, marcus_home=missing, lake=tmp_path / "lake"
+        marcus_root=sample_tree.marcus_root,
+        marcus_home=missing,
+        lake=tmp_path / "lake",
+        backup_url=str(tmp_path / "backups"),  # a repository with no snapshot: a full is due
     )
     state = lifecycle(settings, return_state=True)
     assert state.is_failed()
@@ -97,12 +100,15 @@ def test_lifecycle_fails_naming_the_missing_root_but_runs_every_step(
         ("quality", True),
         ("rollup", True),
         ("retention", True),  # due: no retention run completed yet
+        ("backup", True),
     ]
+    assert summary.step("backup").result.manifest.kind == "full"
     results = {r.dataset: r for r in summary.step("ingest").result}
     assert results["telemetry_events"].rows == 0
     assert results["audit_events"].rows == sample_tree.expected_rows["audit_events"]
     runs = Catalog(settings.resolved_catalog_url).last_runs()
     assert sorted((r["flow"], r["state"]) for r in runs) == [
+        ("backup", "COMPLETED"),
         ("ingest", "FAILED"),
         ("lifecycle", "FAILED"),
         ("quality", "COMPLETED"),

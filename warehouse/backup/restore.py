@@ -1,7 +1,8 @@
 """Restoring a snapshot into DIR/lake, DIR/marcus and DIR/marcus_home.
 
-Every file is written beside its place, checked against the sha256 in the manifest, and only
-then renamed into place, so a restore that dies leaves whole files and part files. It marks the
+Every file is written beside its place from chunks each proven as it is read (by its name, or
+by its authentication tag when encrypted), and only then renamed into place, so a restore that
+dies leaves whole files and part files. It marks the
 target while it runs: a restore of the same snapshot into that target again resumes it, keeping
 the files already right. `delta` restores over any target the same way (as pgBackRest's delta
 restore: re-hash what is there, fetch only what differs) and removes files the snapshot lacks.
@@ -178,7 +179,7 @@ class _Writer:
         names = iter(name for name, _ in entry.chunks)
         try:
             for name in names:
-                ahead.append(self.chunk_pool.submit(self.repository.get, name))
+                ahead.append(self.chunk_pool.submit(self.repository.get, name, False))
                 if len(ahead) >= FETCH_AHEAD:
                     yield ahead.popleft().result()
             while ahead:
