@@ -1,1 +1,1 @@
-"""Thin Prefect tasks over the warehouse library."""
+"""Thin steps over the warehouse library: Prefect tasks in a Prefect run, plain calls elsewhere."""
