@@ -164,7 +164,9 @@ def test_report_of_an_empty_lake_and_bad_flags(tmp_path):
     blocked.write_text("")
     nowhere = run_cli("report", "--lake", str(tmp_path / "lake"), "--out", str(blocked / "r.html"))
     assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
-    assert nowhere.stderr.startswith(f"error: {blocked / 'r.html'}: ")
+    assert nowhere.stderr.splitlines() == [
+        f"error: {blocked / 'r.html'}: a parent of it is a file, not a directory"
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from warehouse.errors import LakeError
+from warehouse.errors import SenecaError
 from warehouse.notebook import LakeSession
 from warehouse.report import charts
 from warehouse.report.data import ReportData, read_report_data
 from warehouse.report.page import html_page, panel_html
 from warehouse.report.queries import REPORT_VIEWS
 from warehouse.settings import Settings
+
+
+class ReportNotWritten(SenecaError):
+    """The report page could not be written where it was asked for."""
 
 
 def report_panels(data: ReportData) -> list[charts.Panel]:
@@ -82,7 +86,9 @@ def write_report(
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(page, encoding="utf-8")
+    except (FileExistsError, NotADirectoryError):
+        raise ReportNotWritten(f"{out}: a parent of it is a file, not a directory") from None
     except OSError as exc:
-        raise LakeError(out, exc.strerror or str(exc)) from None
+        raise ReportNotWritten(f"{out}: {exc.strerror or exc}") from None
     drawn = sum(p.figure is not None for p in panels)
     return ReportResult(out, len(page.encode()), len(panels), drawn, time.monotonic() - began)

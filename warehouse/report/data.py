@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from warehouse.notebook import LakeSession
 from warehouse.report.queries import OPTIONAL_LATEST, OPTIONAL_VIEWS, report_queries
 from warehouse.runs.status_sections import datasets_section
+from warehouse.store.catalog import Catalog
 
 if TYPE_CHECKING:
     import polars as pl
@@ -43,8 +44,6 @@ def read_report_data(
         for section, view in OPTIONAL_VIEWS.items()
     }
     now = session.settings.current_time()
-    from warehouse.store.catalog import Catalog
-
     # Freshness is the status command's own figure (newest record per dataset against its
     # thresholds), so the page and `seneca status` agree.
     with Catalog(session.settings.resolved_catalog_url) as catalog:
