@@ -44,6 +44,8 @@ def ingested(prefect_api, sample_tree, tmp_path_factory):
             "--lake",
             str(lake),
         ],
+        # The day after the sample: the retention the run ends with has nothing old to move.
+        env={"SENECA_NOW": "2026-06-04T00:00:00"},
     )
     assert result.exit_code == 0, result.output
     for dataset, rows in sample_tree.expected_rows.items():

@@ -96,6 +96,7 @@ def test_lifecycle_fails_naming_the_missing_root_but_runs_every_step(
         ("ingest", False),
         ("quality", True),
         ("rollup", True),
+        ("retention", True),  # due: it never ran on this lake
     ]
     results = {r.dataset: r for r in summary.step("ingest").result}
     assert results["telemetry_events"].rows == 0
@@ -105,5 +106,6 @@ def test_lifecycle_fails_naming_the_missing_root_but_runs_every_step(
         ("ingest", "FAILED"),
         ("lifecycle", "FAILED"),
         ("quality", "COMPLETED"),
+        ("retention", "COMPLETED"),
         ("rollup", "COMPLETED"),
     ]
