@@ -14,9 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from warehouse.backup.prune import PruneResult
+from warehouse.backup.snapshot import BackupResult
+from warehouse.backup.verify import VerifyResult
 from warehouse.ingest.backfill import BackfillResult
 from warehouse.metrics.rollups import RollupReport
 from warehouse.quality import QualityReport
+from warehouse.retention.run import RetentionResult, plan_lines
 from warehouse.runs.summary import LifecycleSummary, RunOutcome
 from warehouse.settings import Settings
 from warehouse.store.commit import DatasetResult
@@ -127,6 +131,83 @@ def lifecycle_artifacts(outcome: RunOutcome, settings: Settings) -> list[Artifac
     return found
 
 
+def retention_artifacts(outcome: RunOutcome, settings: Settings) -> list[Artifact]:
+    """Files, rows and bytes per dataset, action and tiers (planned only, on a dry run)."""
+    result: RetentionResult = outcome.result
+    lines = [
+        {
+            "dataset": line.dataset,
+            "action": line.action,
+            "from": line.tier_from,
+            "to": line.tier_to,
+            "files": line.files,
+            "rows": line.rows,
+            "MB": round(line.bytes / 1e6, 3),
+        }
+        for line in plan_lines(result.done)
+    ]
+    what = "planned (dry run)" if result.dry_run else "applied"
+    return [Artifact("retention-actions", f"Retention actions {what}", table=lines)]
+
+
+def backup_artifacts(outcome: RunOutcome, settings: Settings) -> list[Artifact]:
+    """The snapshot taken: kind, parent, files, bytes read and added."""
+    result: BackupResult = outcome.result
+    m = result.manifest
+    row = {
+        "snapshot": m.name[:12],
+        "kind": m.kind,
+        "parent": (m.parent or "")[:12],
+        "files": m.stats.files,
+        "files read": m.stats.changed_files,
+        "MB": round(m.stats.bytes / 1e6, 3),
+        "MB added": round(m.stats.bytes_added / 1e6, 3),
+        "cold files by reference": m.stats.cold_files,
+        "seconds": round(m.stats.seconds, 2),
+    }
+    return [Artifact("backup-snapshot", "The snapshot this run took", table=[row])]
+
+
+def verify_artifacts(outcome: RunOutcome, settings: Settings) -> list[Artifact]:
+    """Objects re-read, and every damaged one with the snapshots it breaks."""
+    result: VerifyResult = outcome.result
+    damaged = [
+        {"object": d.name[:16], "reason": d.reason, "breaks": ", ".join(d.snapshots)}
+        for d in result.damaged
+    ]
+    summary = {
+        "objects read": result.objects,
+        "MB read": round(result.bytes / 1e6, 3),
+        "snapshots": result.snapshots,
+        "damaged": len(result.damaged),
+        "unreadable snapshots": len(result.bad_snapshots),
+    }
+    return [
+        Artifact("backup-verify", "What the verify read back", table=[summary]),
+        Artifact("backup-damage", "Damaged objects (none: all intact)", table=damaged),
+    ]
+
+
+def prune_artifacts(outcome: RunOutcome, settings: Settings) -> list[Artifact]:
+    """Snapshots kept (and why) and forgotten, and the objects removed."""
+    result: PruneResult = outcome.result
+    rows = [
+        {"snapshot": m.name[:12], "kind": m.kind, "time": m.time.isoformat(), "kept": ", ".join(r)}
+        for m, r in result.kept
+    ] + [
+        {"snapshot": m.name[:12], "kind": m.kind, "time": m.time.isoformat(), "kept": ""}
+        for m in result.forgotten
+    ]
+    return [
+        Artifact(
+            "backup-prune",
+            f"{len(result.forgotten)} snapshots forgotten, {result.objects_removed} objects "
+            f"({result.bytes_removed / 1e6:,.1f} MB) removed",
+            table=rows,
+        )
+    ]
+
+
 # Flow name → (type its outcome's result has when the run got as far as a result, renderer).
 RENDERERS: dict[str, tuple[type, Renderer]] = {
     "ingest": (list, ingest_artifacts),
@@ -134,6 +215,10 @@ RENDERERS: dict[str, tuple[type, Renderer]] = {
     "rollup": (RollupReport, rollup_artifacts),
     "backfill": (BackfillResult, backfill_artifacts),
     "lifecycle": (LifecycleSummary, lifecycle_artifacts),
+    "retention": (RetentionResult, retention_artifacts),
+    "backup": (BackupResult, backup_artifacts),
+    "backup-verify": (VerifyResult, verify_artifacts),
+    "backup-prune": (PruneResult, prune_artifacts),
 }
 
 

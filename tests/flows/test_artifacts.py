@@ -112,3 +112,67 @@ def test_backfill_and_lifecycle_artifacts(tmp_path):
     found = {a.key: a for a in run_artifacts(outcome, settings)}
     assert found["latest-report"].markdown == f"[Seneca Lake report]({page.as_uri()}) (`{page}`)"
     assert [r["ok"] for r in found["lifecycle-steps"].table or []] == [True, False]
+
+
+def test_retention_and_backup_artifacts(tmp_path):
+    from warehouse.backup.manifest import Manifest, Stats
+    from warehouse.backup.prune import PruneResult
+    from warehouse.backup.snapshot import BackupResult
+    from warehouse.backup.verify import Damage, VerifyResult
+    from warehouse.retention.actions import Compact, FileFact
+    from warehouse.retention.run import RetentionResult
+
+    settings = load_settings(lake=tmp_path / "lake")
+    now = dt.datetime(2026, 8, 1, tzinfo=dt.UTC)
+    hot = [
+        FileFact(
+            f"hot/audit_events/date=2026-06-02/{n}.parquet",
+            "audit_events",
+            "data",
+            "hot",
+            "2026-06-02",
+            rows,
+            size,
+            "0" * 64,
+            f"b{n}",
+        )
+        for n, rows, size in ((1, 10, 1_500_000), (2, 5, 500_000))
+    ]
+    planned = RetentionResult(
+        "r1",
+        now,
+        dry_run=True,
+        planned=[Compact("audit_events", "data", tuple(hot), partition="2026-06-02")],
+    )
+    [actions] = run_artifacts(RunOutcome("retention", planned), settings)
+    assert actions.description == "Retention actions planned (dry run)"
+    assert actions.table == [
+        {
+            "dataset": "audit_events",
+            "action": "compact",
+            "from": "hot",
+            "to": "warm",
+            "files": 2,
+            "rows": 15,
+            "MB": 2.0,
+        }
+    ]
+
+    full = Manifest("full", now, None, "host", 7, {}, [], Stats(3, 2_000_000, 3, 4, 1_500_000))
+    [snapshot] = run_artifacts(RunOutcome("backup", BackupResult(full)), settings)
+    assert snapshot.table[0]["kind"] == "full" and snapshot.table[0]["MB added"] == 1.5
+
+    damage = Damage("ab" * 32, "sha256 mismatch", ["s1", "s2"], ["lake/x.parquet"])
+    checked = VerifyResult(now, None, objects=9, bytes=10, snapshots=2, damaged=[damage])
+    outcome = RunOutcome("backup-verify", checked, ("object abab: sha256 mismatch",), "failed")
+    keys = {a.key: a for a in run_artifacts(outcome, settings)}
+    assert keys["backup-damage"].table == [
+        {"object": "ab" * 8, "reason": "sha256 mismatch", "breaks": "s1, s2"}
+    ]
+    assert keys["backup-verify"].table[0]["damaged"] == 1 and "backup-verify-problems" in keys
+
+    pruned = PruneResult(kept=[(full, ["daily"])], forgotten=[], objects_removed=0)
+    [prune] = run_artifacts(RunOutcome("backup-prune", pruned), settings)
+    assert prune.table == [
+        {"snapshot": "", "kind": "full", "time": now.isoformat(), "kept": "daily"}
+    ]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from warehouse.notebook import LakeSession
 from warehouse.report.queries import OPTIONAL_LATEST, OPTIONAL_VIEWS, report_queries
-from warehouse.runs.status_sections import datasets_section
+from warehouse.runs.status_sections import backups_section, datasets_section
 from warehouse.store.catalog import Catalog
 
 if TYPE_CHECKING:
@@ -48,4 +48,35 @@ def read_report_data(
     # thresholds), so the page and `seneca status` agree.
     with Catalog(session.settings.resolved_catalog_url) as catalog:
         fresh = datasets_section(session.settings, catalog, now).data
+        # Backups live in their repository, not the lake: the page shows what status shows.
+        optional["backups"] = backups_frame(backups_section(session.settings, catalog, now).data)
     return ReportData(frames, optional, fresh, since, until, now, session.version)
+
+
+def backups_frame(status: dict[str, Any]) -> pl.DataFrame | None:
+    """The last snapshot of each kind and the last verify, as rows; None before any backup."""
+    import polars as pl
+
+    rows = [
+        {
+            "what": f"last {s['kind']}",
+            "snapshot": s["name"][:12],
+            "time": s["time"],
+            "age_hours": round(s["age"] / 3600, 1),
+            "result": "",
+        }
+        for s in status.get("last") or []
+    ]
+    verify = status.get("verify")
+    if verify:
+        result = "ok" if verify["ok"] else f"{verify['damaged']} damaged"
+        rows.append(
+            {
+                "what": "last verify",
+                "snapshot": "",
+                "time": verify["time"],
+                "age_hours": None,
+                "result": f"{verify['objects']} objects read, {result}",
+            }
+        )
+    return pl.DataFrame(rows) if rows else None

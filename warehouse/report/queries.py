@@ -91,12 +91,11 @@ REPORT_VIEWS = frozenset(
         "lake_files",
         "quality_results",
         "retention_log",
-        "backups",
     }
 )
 
-# Parts of the lake other work adds: shown when their view exists, "none yet" until then.
-OPTIONAL_VIEWS = {"retention": "retention_log", "backups": "backups"}
+# Parts of the lake shown when their view exists, "none yet" until then.
+OPTIONAL_VIEWS = {"retention": "retention_log"}
 OPTIONAL_LATEST = "SELECT * FROM {view} ORDER BY 1 DESC LIMIT 200"
 
 
