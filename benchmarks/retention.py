@@ -42,10 +42,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 import duckdb  # noqa: E402
 import psutil  # noqa: E402
+from _table import Row, record  # noqa: E402
 
 from marcus_sample import write_sample  # noqa: E402
 from warehouse.ingest.stream import ingest_stream  # noqa: E402
@@ -350,6 +351,16 @@ def main() -> int:
         f"plan {planner['plan_s']:.1f}s, +{planner['plan_rss_mib']:,.0f} MiB RSS, "
         f"tracemalloc peak {planner['plan_traced_mib']:,.0f} MiB; {planner['actions']:,} actions "
         + ", ".join(f"{k[2:]} {v:,}" for k, v in planner.items() if k.startswith("n_"))
+    )
+    record(
+        [
+            Row("retention", "compaction vs DuckDB COPY … ORDER BY ts", ratio, "×", 0.8),
+            Row("retention", "compaction throughput", mb / seneca_s, "MB/s"),
+            Row("retention", "30-day query hot/warm", hot_s / warm_s, "×"),
+            Row("retention", "upload + verify to S3", uploaded / 1e6 / upload_s, "MB/s"),
+            Row("retention", f"plan {planner['files']:,} file rows", planner["plan_s"], "s"),
+            Row("retention", "planner memory", planner["plan_rss_mib"], "MiB"),
+        ]
     )
     for failure in FAILURES:
         print(f"FAILED: {failure}")

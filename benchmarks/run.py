@@ -20,7 +20,7 @@ sys.path.insert(0, str(HERE))
 
 from _table import ROWS_ENV, load, render, write_results  # noqa: E402
 
-BENCHMARKS = ("commands", "costs", "ingest", "quality", "rollups")
+BENCHMARKS = ("commands", "costs", "ingest", "quality", "rollups", "retention", "backup")
 
 
 def main(argv: list[str]) -> int:
