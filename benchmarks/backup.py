@@ -33,6 +33,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import Row, record  # noqa: E402
+
 DEFAULT_DATA = Path("/tmp/backup-bench")
 MANIFEST = "bench_manifest.json"
 SEED = 7
@@ -268,6 +271,21 @@ def bench(args: argparse.Namespace) -> int:
     for row in ("first backup s", "repository MB", "incremental s", "restore s", "verify s"):
         ours, theirs = table["seneca"][row], table["restic"][row]
         print(f"| {row:18} | {ours:8.1f} | {theirs:8.1f} | {ours / theirs:6.2f} |")
+    # Ratios seneca/restic of times and sizes: at most 1 (faster, smaller) is the target.
+    targets = {"first backup s": 1.0, "repository MB": 1.1, "incremental s": 1.0, "restore s": 1.0}
+    record(
+        [
+            Row(
+                "backup",
+                f"{row} vs restic",
+                table["seneca"][row] / table["restic"][row],
+                "×",
+                targets.get(row),
+                better="lower",
+            )
+            for row in ("first backup s", "repository MB", "incremental s", "restore s", "verify s")
+        ]
+    )
     (data / "results.json").write_text(json.dumps({"runs": results, "sizes_mb": sizes}, indent=2))
     if not args.keep:
         for name in ("seneca-repo", "restic-repo", "restore-seneca", "restore-restic"):
