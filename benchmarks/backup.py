@@ -34,10 +34,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cache import keep, reusable  # noqa: E402
 from _table import Row, record  # noqa: E402
 
 DEFAULT_DATA = Path("/tmp/backup-bench")
-MANIFEST = "bench_manifest.json"
 SEED = 7
 PASSWORD = "benchmark password"
 MIN_BYTES = 10**9
@@ -58,14 +58,9 @@ def backup_set(data: Path) -> list[Path]:
 def ensure_data(data: Path, days: int, scale: float) -> dict[str, Any]:
     """The sample and its lake, made once and reused while the manifest matches."""
     wanted = {"days": days, "scale": scale, "seed": SEED}
-    path = data / MANIFEST
-    if path.exists():
-        manifest: dict[str, Any] = json.loads(path.read_text())
-        if all(manifest.get(k) == v for k, v in wanted.items()):
-            print(f"data: reusing {data}")
-            return manifest
-    shutil.rmtree(data, ignore_errors=True)
-    data.mkdir(parents=True)
+    made = reusable(data, wanted)
+    if made is not None:
+        return made
     sys.path.insert(0, str(ROOT))
     from marcus_sample import write_sample
 
@@ -76,7 +71,7 @@ def ensure_data(data: Path, days: int, scale: float) -> dict[str, Any]:
     ingest(data)
     print(f"data: lake ingested in {time.monotonic() - began:.0f}s")
     manifest = {**wanted, "bytes": tree_bytes(*backup_set(data))}
-    path.write_text(json.dumps(manifest))
+    keep(data, manifest)
     return manifest
 
 

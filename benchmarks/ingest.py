@@ -38,11 +38,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
+from _cache import MANIFEST, keep, reusable  # noqa: E402
 from _table import Row, record  # noqa: E402
 from marcus_lines import SHAPES, StreamFigures, write_streams  # noqa: E402
 
 DEFAULT_DATA = Path(tempfile.gettempdir()) / "seneca-bench-data"
-MANIFEST = "bench_manifest.json"
 MANIFEST_VERSION = 2
 PEAK_RSS_MIB = 1024
 TARGET_RATIO = 0.8
@@ -73,19 +73,14 @@ COPY (
 def ensure_data(data: Path, gb: float) -> dict[str, Any]:
     """Reuse the streams in `data` if its manifest matches, else write them; the manifest."""
     wanted = {"version": MANIFEST_VERSION, "gb": gb, "generator": _generator_digest()}
-    path = data / MANIFEST
-    if path.exists():
-        manifest: dict[str, Any] = json.loads(path.read_text())
-        if all(manifest.get(k) == v for k, v in wanted.items()):
-            print(f"data: reusing {data}")
-            return manifest
-    shutil.rmtree(data, ignore_errors=True)
-    data.mkdir(parents=True)
+    made = reusable(data, wanted)
+    if made is not None:
+        return made
     began = time.monotonic()
     print(f"data: writing {gb:g} GB of the five streams under {data} ...", flush=True)
     figures = write_streams(data, int(gb * 1e9))
     manifest = dict(wanted, streams={k: vars(v) for k, v in figures.items()})
-    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    keep(data, manifest)
     print(f"data: written in {time.monotonic() - began:.0f} s")
     return manifest
 
