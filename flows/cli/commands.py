@@ -53,10 +53,13 @@ def _settings(
 
 def _time_flag(flag: str, text: str | None) -> dt.datetime | None:
     """The time a --since/--until flag names (None if not given); a usage error if none."""
+    return None if text is None else _required_time(flag, text)
+
+
+def _required_time(flag: str, text: str) -> dt.datetime:
+    """The time a required --since/--until flag names; a usage error if it names none."""
     from warehouse.sources.timestamps import parse_timestamp
 
-    if text is None:
-        return None
     value = parse_timestamp(text)
     if value is None:
         raise fail(f"{flag} {text!r} is not a timestamp (e.g. 2026-06-02T14:00:00Z)", 2)
@@ -267,8 +270,7 @@ def backfill(
     known = [d.name for d in STREAMS]
     if dataset not in known:
         raise fail(f"unknown dataset {dataset!r} (backfill knows: {', '.join(known)})", 2)
-    start, end = _time_flag("--since", since), _time_flag("--until", until)
-    assert start is not None and end is not None
+    start, end = _required_time("--since", since), _required_time("--until", until)
     outcome = run_flow(settings, "flows.backfill:backfill", dataset, start, end, settings)
     render.exit_if_nothing_to_show(outcome)
     render.backfill_table(outcome.result, dataset, start, end)
@@ -404,8 +406,7 @@ def hold_add(
     from warehouse.retention.holds import add_hold
     from warehouse.store.catalog import Catalog
 
-    start, end = _time_flag("--since", since), _time_flag("--until", until)
-    assert start is not None and end is not None  # both options are required
+    start, end = _required_time("--since", since), _required_time("--until", until)
     with Catalog(settings.resolved_catalog_url) as catalog:
         try:
             hold = add_hold(catalog, dataset, start, end, reason, settings.current_time())
