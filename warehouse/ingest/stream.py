@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from queue import SimpleQueue
 
@@ -159,6 +160,8 @@ def _read_files(plans: list[ReadPlan], writer: BatchWriter, result: DatasetResul
 
 
 WORKERS = 2  # blocks typed and written at once, besides the one being read
+HOUR_US = 3_600_000_000
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Low-cardinality text columns fit a dictionary this size; unique values such as `raw` give
 # it up after 64 KiB instead of hashing a whole block's lines first.
 STRING_DICTIONARY_LIMIT = 1 << 16
@@ -194,9 +197,8 @@ class BatchWriter:
         self.dataset = dataset
         self.lease = lease
         self.db = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit})
-        self.db.execute("CREATE TEMP TABLE seen (h UBIGINT)")
-        # Raw lines are taken straight from the Arrow block unless secrets must be redacted.
-        self.raw_in_typed = bool(dataset.secret_keys)
+        # Hashes of the lines kept so far, in the session's database: every cursor sees it.
+        self.db.execute("CREATE TABLE seen (h UBIGINT)")
         self.pending: list[Segment] = []
         self.pending_bytes = 0
         self.pending_rewritten = False
@@ -204,12 +206,15 @@ class BatchWriter:
         # with a DuckDB cursor of its own, while this thread reads the next block (numpy, Arrow,
         # zlib and DuckDB release the GIL). Their files are fsynced and recorded here, in block
         # order, and a commit first waits for every queued block: the plans' cursors never
-        # stand past lines that are not written.
+        # stand past lines that are not written. Blocks that drop duplicate lines compare them
+        # with the earlier blocks' one block at a time, in the order they were read.
         self.workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="seneca-ingest")
         self.queued: deque[Future[WrittenBlock]] = deque()
         self.cursors = [self.db.cursor() for _ in range(WORKERS)]
         self.free_cursors: SimpleQueue[duckdb.DuckDBPyConnection] = SimpleQueue()
-        sql = typing_sql(dataset, "lines", with_raw=self.raw_in_typed)
+        self.turns = Turns()
+        self.dedupe_no = 0
+        sql = typing_sql(dataset, "lines")
         for cursor in (self.db, *self.cursors):
             _prepare_session(cursor, sql)
         for cursor in self.cursors:
@@ -281,12 +286,13 @@ class BatchWriter:
         segments, rewritten = self.pending, self.pending_rewritten
         self.pending, self.pending_bytes, self.pending_rewritten = [], 0, False
         self.block_no += 1
+        turn = 0
         if self.dataset.dedupe_lines or rewritten:
-            # Deduplication compares with every earlier block: in order, on this thread.
-            self._flush_queue()
-            self._record_block(self._write_block(self.db, segments, rewritten, self.block_no))
-            return
-        self.queued.append(self.workers.submit(self._write_on_worker, segments, self.block_no))
+            self.dedupe_no += 1
+            turn = self.dedupe_no
+        self.queued.append(
+            self.workers.submit(self._write_on_worker, segments, rewritten, self.block_no, turn)
+        )
 
     def _flush_queue(self) -> None:
         while self.queued:
@@ -297,11 +303,17 @@ class BatchWriter:
         self._queue_block()
         self._flush_queue()
 
-    def _write_on_worker(self, segments: list[Segment], block_no: int) -> WrittenBlock:
+    def _write_on_worker(
+        self, segments: list[Segment], rewritten: bool, block_no: int, turn: int
+    ) -> WrittenBlock:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self.local, "cursor", None)
         if cursor is None:
             cursor = self.local.cursor = self.free_cursors.get_nowait()
-        return self._write_block(cursor, segments, False, block_no)
+        try:
+            return self._write_block(cursor, segments, rewritten, block_no, turn)
+        finally:
+            if turn:
+                self.turns.passed(turn)  # also when the block failed: later blocks go on
 
     def _write_block(
         self,
@@ -309,33 +321,40 @@ class BatchWriter:
         segments: list[Segment],
         rewritten: bool,
         block_no: int,
+        turn: int,
     ) -> WrittenBlock:
-        """Type one block of lines and write its valid rows to Parquet (not yet fsynced)."""
+        """Type one block of lines and write its valid rows to Parquet (not yet fsynced).
+
+        A block with a `turn` drops its lines seen before, once the blocks before it have.
+        """
         block = line_block(segments, self.settings.max_line_bytes)
         db.register("lines", block.table)
         try:
             db.execute("CREATE OR REPLACE TEMP TABLE typed AS FROM typing")
-            if self.dataset.dedupe_lines or rewritten:
-                self._drop_duplicates()
-            bad = db.execute(
-                "SELECT _i, _source, _offset, _reason FROM typed "
-                "WHERE _reason IS NOT NULL ORDER BY _i"
-            ).fetchall()
-            hours = db.execute(
-                "SELECT date_trunc('hour', ts), count(*) FROM typed "
-                "WHERE _reason IS NULL GROUP BY ALL"
-            ).fetchall()
-            rows = sum(int(n) for _, n in hours)
-            dates = sorted({h.strftime("%Y-%m-%d") for h, _ in hours})
-            files = [self._copy_rows(db, block_no, date, len(dates) > 1) for date in dates]
         finally:
             db.unregister("lines")
-        return WrittenBlock(block, rewritten, bad, rows, [h for h, _ in hours], files)
+        if turn:
+            with self.turns.taken(turn):
+                self._drop_duplicates(db)
+        bad = db.execute(
+            "SELECT _i, _source, _offset, _reason FROM typed WHERE _reason IS NOT NULL ORDER BY _i"
+        ).fetchall()
+        # Hours as UTC epoch hours: date_trunc on a TIMESTAMPTZ goes through the time zone.
+        counts = db.execute(
+            f"SELECT epoch_us(ts) // {HOUR_US} AS h, count(*) FROM typed "
+            "WHERE _reason IS NULL GROUP BY h ORDER BY h"
+        ).fetchall()
+        hours = [EPOCH + dt.timedelta(hours=int(h)) for h, _ in counts]
+        rows = sum(int(n) for _, n in counts)
+        dates = sorted({h.strftime("%Y-%m-%d") for h in hours})
+        files = [self._copy_rows(db, block_no, date, len(dates) > 1) for date in dates]
+        return WrittenBlock(block, rewritten, bad, rows, hours, files)
 
-    def _drop_duplicates(self) -> None:
+    def _drop_duplicates(self, db: duckdb.DuckDBPyConnection) -> None:
+        """Drop valid lines of `typed` kept before (in the lake or this session), or repeated."""
         dates = [
             str(r[0])
-            for r in self.db.execute(
+            for r in db.execute(
                 "SELECT DISTINCT CAST(ts AS DATE) FROM typed WHERE _reason IS NULL"
             ).fetchall()
         ]
@@ -353,25 +372,19 @@ class BatchWriter:
             )
             paths = [self.lake.location(p) for p in committed]
             if paths:
-                register_stores(self.db, paths)
-                self.db.execute("INSERT INTO seen SELECT _line_hash FROM read_parquet(?)", [paths])
-        before = self._count("SELECT count(*) FROM typed WHERE _reason IS NULL")
-        self.db.execute(
-            """
-            DELETE FROM typed WHERE _reason IS NULL AND (
-                _line_hash IN (SELECT h FROM seen)
-                OR _i NOT IN (
-                    SELECT min(_i) FROM typed WHERE _reason IS NULL GROUP BY _line_hash))"""
+                register_stores(db, paths)
+                db.execute("INSERT INTO seen SELECT _line_hash FROM read_parquet(?)", [paths])
+        before = _count(db, "SELECT count(*) FROM typed WHERE _reason IS NULL")
+        # Two statements: one DELETE with both tests under an OR joins the whole of `seen`.
+        db.execute("DELETE FROM typed WHERE _reason IS NULL AND _line_hash IN (SELECT h FROM seen)")
+        db.execute(
+            "DELETE FROM typed WHERE _reason IS NULL AND _i NOT IN ("
+            "SELECT min(_i) FROM typed WHERE _reason IS NULL GROUP BY _line_hash)"
         )
-        after = self._count("SELECT count(*) FROM typed WHERE _reason IS NULL")
-        self.db.execute("INSERT INTO seen SELECT _line_hash FROM typed WHERE _reason IS NULL")
+        after = _count(db, "SELECT count(*) FROM typed WHERE _reason IS NULL")
+        db.execute("INSERT INTO seen SELECT _line_hash FROM typed WHERE _reason IS NULL")
         self.duplicates += before - after
         self.batch.duplicates += before - after
-
-    def _count(self, sql: str) -> int:
-        # fetchall, not fetchone: an open result would block the next register().
-        rows = self.db.execute(sql).fetchall()
-        return int(rows[0][0]) if rows else 0
 
     def _record_block(self, written: WrittenBlock) -> None:
         """Quarantine a written block's bad lines and record its files in the batch."""
@@ -394,18 +407,16 @@ class BatchWriter:
         partitioning buffers and sorts every row again. Rows stay in the order they were read:
         hot files are as ingested, and compaction into the warm tier sorts them by `ts`.
         """
-        raw = "t.raw" if self.raw_in_typed else "l.raw"
         columns = ", ".join(
-            ["t.ts", *(f"t.{quote(c.name)}" for c in self.dataset.columns)]
-            + [f"{raw} AS raw", "t._source", "t._offset", "t._line_hash"]
+            ["ts", *(quote(c.name) for c in self.dataset.columns)]
+            + ["raw", "_source", "_offset", "_line_hash"]
         )
-        rows_of = "typed t" if self.raw_in_typed else "typed t JOIN lines l ON l._i = t._i"
-        of_date = f" AND CAST(t.ts AS DATE) = DATE {literal(date)}" if filtered else ""
+        of_date = f" AND CAST(ts AS DATE) = DATE {literal(date)}" if filtered else ""
         stamp = self.batch.started_at.isoformat()
         query = f"""
             SELECT {columns}, {literal(self.batch.batch_id)} AS _batch_id,
                    TIMESTAMPTZ {literal(stamp)} AS _ingested_at
-            FROM {rows_of} WHERE t._reason IS NULL{of_date}"""
+            FROM typed WHERE _reason IS NULL{of_date}"""
         place = target(self.lake, self.dataset.name, date, self.batch.batch_id)
         return copy_to_parquet(
             self.lake,
@@ -455,12 +466,46 @@ class BatchWriter:
                 plan.state = states[advance.fingerprint]
 
 
+def _count(db: duckdb.DuckDBPyConnection, sql: str) -> int:
+    # fetchall, not fetchone: an open result would block the next register().
+    rows = db.execute(sql).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+class Turns:
+    """Lets numbered steps run one at a time in their order, whichever threads run them."""
+
+    def __init__(self) -> None:
+        """Turn 1 comes first."""
+        self.next = 1
+        self.changed = threading.Condition()
+
+    @contextmanager
+    def taken(self, turn: int) -> Iterator[None]:
+        """Wait for `turn`, run the block, then let the next turn go."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.next >= turn)
+        try:
+            yield
+        finally:
+            self.passed(turn)
+
+    def passed(self, turn: int) -> None:
+        """Let the turn after `turn` go, once every earlier turn has (a no-op when it has)."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.next >= turn)
+            self.next = max(self.next, turn + 1)
+            self.changed.notify_all()
+
+
 def _prepare_session(db: duckdb.DuckDBPyConnection, sql: str) -> None:
     """UTC session with the typing query as view `typing`, parsed once rather than per block.
 
     The view is bound here against an empty `lines` table and again, by name, per block.
+    Each query runs on the thread that asks: blocks are already typed on WORKERS threads.
     """
     db.execute("SET TimeZone = 'UTC'")
+    db.execute("SET threads = 1")
     # Not LINE_SCHEMA.empty_table(): that imports pandas, a third of a second per process.
     db.register("lines", pa.Table.from_batches([], schema=LINE_SCHEMA))
     try:

@@ -15,4 +15,8 @@ def json_string_sql(json_value: str) -> str:
     holding no backslash is exactly the text between its quotes (and holds no quote).
     """
     text = json_text_sql(json_value)
-    return f"CASE WHEN contains({text}, '\\') THEN ({json_value})->>'$' ELSE trim({text}, '\"') END"
+    # substring by character count: trim() with a character set costs twenty times as much.
+    return (
+        f"CASE WHEN contains({text}, '\\') THEN ({json_value})->>'$' "
+        f"ELSE substring({text}, 2, length({text}) - 2) END"
+    )

@@ -118,14 +118,16 @@ def _type_ok(column: Column, ref: str) -> str | None:
     return f"({ref} IS NULL OR {_FAST_ACCEPT[column.type].format(ref=ref)})"
 
 
-def typing_sql(dataset: StreamDataset, source_table: str, *, with_raw: bool = True) -> str:
+def typing_sql(dataset: StreamDataset, source_table: str) -> str:
     """SELECT typing every non-blank line of `source_table` (see LINE_SCHEMA).
 
     Returns columns `_i, _source, _offset, _line_hash, _reason, ts, <columns>, raw`; rows with a
-    non-null `_reason` belong in quarantine. Without `with_raw`, `raw` is left out: the caller
-    takes it from `source_table` (only valid when the dataset has no secret keys to redact).
+    non-null `_reason` belong in quarantine. `raw` is the line with its secret keys removed.
     """
-    paths = _paths(dataset)
+    # Secret keys are extracted with the columns: a line holding none is stored as it is,
+    # without parsing it again to patch it.
+    secret_paths = [f"$.{key}" for key in dataset.secret_keys]
+    paths = _paths(dataset) + [p for p in secret_paths if p not in _paths(dataset)]
     index = {path: i + 1 for i, path in enumerate(paths)}
     path_list = "[" + ", ".join(literal(p) for p in paths) + "]"
     ts_ref = _first_present([index[p] for p in dataset.ts_paths])
@@ -158,15 +160,13 @@ def typing_sql(dataset: StreamDataset, source_table: str, *, with_raw: bool = Tr
 
     raw = "raw"
     if dataset.secret_keys:
-        if not with_raw:
-            raise ValueError(f"{dataset.name} redacts secrets: its raw lines come from typing")
         patch = "{" + ", ".join(f'"{k}": null' for k in dataset.secret_keys) + "}"
-        # Only valid JSON objects can be patched; quarantined lines are redacted elsewhere.
+        # A key was found only in a JSON object; quarantined lines are redacted elsewhere.
+        present = " OR ".join(f"v[{index[p]}] IS NOT NULL" for p in secret_paths)
         raw = (
-            f"CASE WHEN v IS NOT NULL AND json_type(raw) = 'OBJECT' "
+            f"CASE WHEN {present} "
             f"THEN CAST(json_merge_patch(raw, {literal(patch)}) AS VARCHAR) ELSE raw END"
         )
-    raw_column = f",\n    {raw} AS raw" if with_raw else ""
 
     col_json = ",\n      ".join(f"{ref} AS c_{name}" for name, ref in col_refs.items())
     col_values = ",\n    ".join(
@@ -188,6 +188,7 @@ WITH parsed AS (
 SELECT _i, CAST(_source AS VARCHAR) AS _source, _offset, _line_hash,
     {reason} AS _reason,
     ts,
-    {col_values}{raw_column}
+    {col_values},
+    {raw} AS raw
 FROM typed
 """
