@@ -13,6 +13,7 @@ from queue import SimpleQueue
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from warehouse.errors import CatalogError, LakeError, SourceError, SourceGone
 from warehouse.ingest.quarantine import QuarantineBuffer
@@ -28,7 +29,7 @@ from warehouse.sources.jsonl import (
     read_new_lines,
     stream_name,
 )
-from warehouse.sources.lines import LINE_SCHEMA, LineBlock, Segment, line_block
+from warehouse.sources.lines import FLAG_OK, LINE_SCHEMA, LineBlock, Segment, line_block
 from warehouse.sources.typing_sql import literal, quote, typing_sql
 from warehouse.store.catalog import Catalog
 from warehouse.store.commit import (
@@ -328,14 +329,17 @@ class BatchWriter:
         A block with a `turn` drops its lines seen before, once the blocks before it have.
         """
         block = line_block(segments, self.settings.max_line_bytes)
-        db.register("lines", block.table)
+        lines, seen_before = block.table, 0
+        if turn:
+            lines, seen_before = _unseen_lines(db, lines)
+        db.register("lines", lines)
         try:
             db.execute("CREATE OR REPLACE TEMP TABLE typed AS FROM typing")
         finally:
             db.unregister("lines")
         if turn:
             with self.turns.taken(turn):
-                self._drop_duplicates(db)
+                self._drop_duplicates(db, seen_before)
         bad = db.execute(
             "SELECT _i, _source, _offset, _reason FROM typed WHERE _reason IS NOT NULL ORDER BY _i"
         ).fetchall()
@@ -350,8 +354,11 @@ class BatchWriter:
         files = [self._copy_rows(db, block_no, date, len(dates) > 1) for date in dates]
         return WrittenBlock(block, rewritten, bad, rows, hours, files)
 
-    def _drop_duplicates(self, db: duckdb.DuckDBPyConnection) -> None:
-        """Drop valid lines of `typed` kept before (in the lake or this session), or repeated."""
+    def _drop_duplicates(self, db: duckdb.DuckDBPyConnection, seen_before: int) -> None:
+        """Drop valid lines of `typed` kept before (in the lake or this session), or repeated.
+
+        `seen_before` lines of the block were dropped as seen before it was typed.
+        """
         dates = [
             str(r[0])
             for r in db.execute(
@@ -383,8 +390,8 @@ class BatchWriter:
         )
         after = _count(db, "SELECT count(*) FROM typed WHERE _reason IS NULL")
         db.execute("INSERT INTO seen SELECT _line_hash FROM typed WHERE _reason IS NULL")
-        self.duplicates += before - after
-        self.batch.duplicates += before - after
+        self.duplicates += seen_before + before - after
+        self.batch.duplicates += seen_before + before - after
 
     def _record_block(self, written: WrittenBlock) -> None:
         """Quarantine a written block's bad lines and record its files in the batch."""
@@ -464,6 +471,32 @@ class BatchWriter:
                 # A rewritten file stays rewritten until read to its end: its later lines
                 # may be committed already too.
                 plan.state = states[advance.fingerprint]
+
+
+def _unseen_lines(db: duckdb.DuckDBPyConnection, lines: pa.Table) -> tuple[pa.Table, int]:
+    """`lines` without the lines already in `seen`, and how many those were.
+
+    Only the turns of earlier blocks add to `seen`, so what it holds when this block is not yet
+    typed was kept before this block: a copy of such a line is valid and a duplicate, and
+    typing it is wasted. Lines kept by blocks whose turn is still to come are found in turn.
+    """
+    db.register("block", lines)
+    try:
+        # Arrow rather than numpy: pa.array(ndarray) would import pandas.
+        seen = (
+            db.sql(
+                f"SELECT _i FROM block WHERE _flag = {FLAG_OK} "
+                "AND hash(line) IN (SELECT h FROM seen)"
+            )
+            .to_arrow_table()
+            .column("_i")
+        )
+    finally:
+        db.unregister("block")
+    if not len(seen):
+        return lines, 0
+    keep = pc.invert(pc.is_in(lines["_i"], seen.combine_chunks()))
+    return lines.filter(keep), len(seen)
 
 
 def _count(db: duckdb.DuckDBPyConnection, sql: str) -> int:
