@@ -13,7 +13,6 @@ from queue import SimpleQueue
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from warehouse.errors import CatalogError, LakeError, SourceError, SourceGone
 from warehouse.ingest.quarantine import QuarantineBuffer
@@ -329,14 +328,21 @@ class BatchWriter:
         A block with a `turn` drops its lines seen before, once the blocks before it have.
         """
         block = line_block(segments, self.settings.max_line_bytes)
-        lines, seen_before = block.table, 0
+        seen_before = 0
         if turn:
-            lines, seen_before = _unseen_lines(db, lines)
-        db.register("lines", lines)
-        try:
-            db.execute("CREATE OR REPLACE TEMP TABLE typed AS FROM typing")
-        finally:
-            db.unregister("lines")
+            db.register("block", block.table)
+            try:
+                seen_before = _skip_seen_lines(db)
+                db.execute("CREATE OR REPLACE TEMP TABLE typed AS FROM typing")
+            finally:
+                db.execute("DROP VIEW IF EXISTS lines")
+                db.unregister("block")
+        else:
+            db.register("lines", block.table)
+            try:
+                db.execute("CREATE OR REPLACE TEMP TABLE typed AS FROM typing")
+            finally:
+                db.unregister("lines")
         if turn:
             with self.turns.taken(turn):
                 self._drop_duplicates(db, seen_before)
@@ -473,30 +479,27 @@ class BatchWriter:
                 plan.state = states[advance.fingerprint]
 
 
-def _unseen_lines(db: duckdb.DuckDBPyConnection, lines: pa.Table) -> tuple[pa.Table, int]:
-    """`lines` without the lines already in `seen`, and how many those were.
+def _skip_seen_lines(db: duckdb.DuckDBPyConnection) -> int:
+    """Make `lines` the lines of `block` not already in `seen`; how many were.
 
-    Only the turns of earlier blocks add to `seen`, so what it holds when this block is not yet
-    typed was kept before this block: a copy of such a line is valid and a duplicate, and
-    typing it is wasted. Lines kept by blocks whose turn is still to come are found in turn.
+    Only the turns of earlier blocks add to `seen`, so what it holds before this block's turn
+    was kept before this block: a copy of such a line is valid and a duplicate, and typing it
+    would be wasted. Lines kept by turns still to come are found in this block's turn.
     """
-    db.register("block", lines)
-    try:
-        # Arrow rather than numpy: pa.array(ndarray) would import pandas.
-        seen = (
-            db.sql(
-                f"SELECT _i FROM block WHERE _flag = {FLAG_OK} "
-                "AND hash(line) IN (SELECT h FROM seen)"
-            )
-            .to_arrow_table()
-            .column("_i")
+    # The seen lines are taken once, as later turns of earlier blocks may add to `seen`.
+    db.execute(
+        "CREATE OR REPLACE TEMP TABLE seen_lines AS SELECT _i FROM block "
+        f"WHERE _flag = {FLAG_OK} AND hash(line) IN (SELECT h FROM seen)"
+    )
+    seen = _count(db, "SELECT count(*) FROM seen_lines")
+    if seen:
+        db.execute(
+            "CREATE OR REPLACE TEMP VIEW lines AS "
+            "SELECT * FROM block WHERE _i NOT IN (SELECT _i FROM seen_lines)"
         )
-    finally:
-        db.unregister("block")
-    if not len(seen):
-        return lines, 0
-    keep = pc.invert(pc.is_in(lines["_i"], seen.combine_chunks()))
-    return lines.filter(keep), len(seen)
+    else:
+        db.execute("CREATE OR REPLACE TEMP VIEW lines AS FROM block")
+    return seen
 
 
 def _count(db: duckdb.DuckDBPyConnection, sql: str) -> int:
