@@ -121,12 +121,23 @@ def _split(data: bytes | memoryview, max_line_bytes: int) -> _Lines:
     flags[_blank_lines(view, starts, ends)] = FLAG_BLANK
     flags[ends - starts > max_line_bytes] = FLAG_OVERSIZED
     flags[_invalid_utf8_lines(data, view, starts, ends)] = FLAG_BAD_UTF8
-    heads = np.zeros((len(starts), INLINE_VIEW_BYTES), dtype=np.uint8)
-    last = len(view) - 1
-    for k in range(INLINE_VIEW_BYTES):
-        # Bytes past a line's end are never shown, so clipping at the segment's end is enough.
-        heads[:, k] = view[np.minimum(starts + k, last)]
-    return _Lines(starts, ends, flags, heads)
+    return _Lines(starts, ends, flags, _heads(view, starts))
+
+
+def _heads(view: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The first INLINE_VIEW_BYTES bytes from each start (past the data's end: zeros)."""
+    width = INLINE_VIEW_BYTES
+    heads = np.zeros((len(starts), width), dtype=np.uint8)
+    if len(view) >= width:
+        # Every `width` bytes from every position, as a view: one row copy per line.
+        windows = np.lib.stride_tricks.as_strided(view, (len(view) - width + 1, width), (1, 1))
+        heads[:] = windows[np.minimum(starts, len(view) - width)]
+    # Lines starting within the last `width` bytes (a few at most) are copied one by one.
+    for i in np.flatnonzero(starts > len(view) - width):
+        tail = view[starts[i] :]
+        heads[i, : len(tail)] = tail
+        heads[i, len(tail) :] = 0
+    return heads
 
 
 def _views(
@@ -138,17 +149,17 @@ def _views(
     readers may compare all 16 bytes) or its first 4 bytes, a buffer index and an offset.
     """
     count = len(sizes)
-    views = np.zeros((count, 16), dtype=np.uint8)
-    words = views.view(np.int32)
+    words = np.empty((count, 4), dtype=np.int32)
+    # Written as a long string's view first (most lines are), then short ones are redone.
     words[:, 0] = sizes
-    inline = sizes <= INLINE_VIEW_BYTES
-    shown = np.arange(INLINE_VIEW_BYTES) < sizes[:, None]
-    views[:, 4:] = np.where(shown & inline[:, None], heads, 0)
-    long = ~inline
-    views[long, 4:8] = heads[long, :4]
-    words[long, 2] = buffer_of[long]
-    words[long, 3] = within[long]
-    return pa.py_buffer(views)
+    words[:, 1] = heads.view(np.int32)[:, 0]
+    words[:, 2] = buffer_of
+    words[:, 3] = within
+    short = np.flatnonzero(sizes <= INLINE_VIEW_BYTES)
+    if len(short):
+        shown = np.arange(INLINE_VIEW_BYTES) < sizes[short, None]
+        words.view(np.uint8)[short, 4:] = np.where(shown, heads[short], 0)
+    return pa.py_buffer(words)
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:
