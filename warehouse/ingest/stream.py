@@ -161,6 +161,7 @@ def _read_files(plans: list[ReadPlan], writer: BatchWriter, result: DatasetResul
 
 WORKERS = 2  # blocks typed and written at once, besides the one being read
 HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Low-cardinality text columns fit a dictionary this size; unique values such as `raw` give
 # it up after 64 KiB instead of hashing a whole block's lines first.
@@ -366,9 +367,9 @@ class BatchWriter:
         `seen_before` lines of the block were dropped as seen before it was typed.
         """
         dates = [
-            str(r[0])
+            (EPOCH + dt.timedelta(days=int(r[0]))).strftime("%Y-%m-%d")
             for r in db.execute(
-                "SELECT DISTINCT CAST(ts AS DATE) FROM typed WHERE _reason IS NULL"
+                f"SELECT DISTINCT epoch_us(ts) // {DAY_US} FROM typed WHERE _reason IS NULL"
             ).fetchall()
         ]
         if self.committed_by_date is None:
@@ -424,7 +425,14 @@ class BatchWriter:
             ["ts", *(quote(c.name) for c in self.dataset.columns)]
             + ["raw", "_source", "_offset", "_line_hash"]
         )
-        of_date = f" AND CAST(ts AS DATE) = DATE {literal(date)}" if filtered else ""
+        day = dt.datetime.fromisoformat(date).replace(tzinfo=dt.UTC)
+        # Bounds rather than CAST(ts AS DATE), which goes through the session's time zone.
+        of_date = (
+            f" AND ts >= TIMESTAMPTZ {literal(day.isoformat())}"
+            f" AND ts < TIMESTAMPTZ {literal((day + dt.timedelta(days=1)).isoformat())}"
+            if filtered
+            else ""
+        )
         stamp = self.batch.started_at.isoformat()
         query = f"""
             SELECT {columns}, {literal(self.batch.batch_id)} AS _batch_id,
