@@ -200,9 +200,10 @@ class CostsIngest:
 
         last = None
         try:
-            while (high := chunk_end(cursor, start if last is None else last)) is not None:
-                submit(read_chunk(cursor, events, start if last is None else last, high))
-                last = high
+            low = start
+            while (high := chunk_end(cursor, low, first=last is None)) is not None:
+                submit(read_chunk(cursor, events, low, high))
+                low = last = high
                 while len(pending) > 1:
                     collect()
             while pending:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from warehouse.sources.arrow_arrays import arrow_array, constant_array
+from warehouse.sources.arrow_arrays import arrow_array, constant_array, int64_values
 from warehouse.sources.costs_chunks import day_slices, hours_of
 from warehouse.sources.costs_db import FETCH_ROWS, token_events_schema
 
@@ -89,10 +89,10 @@ class EventFiles:
         ):
             events = events.append_column(name, constant_array(value, schema.field(name).type, n))
         events = events.select(schema.names).cast(schema)
-        ts = events["ts"]
-        if n > 1 and not pc.all(pc.greater_equal(ts[1:], ts[:-1])).as_py():
+        micros = int64_values(events["ts"])
+        if n > 1 and not (micros[1:] >= micros[:-1]).all():
             # Sorted by time, each day's rows are one slice, and stay in rowid order within.
-            events = events.take(pc.sort_indices(ts))
+            events = events.take(pc.sort_indices(events["ts"]))
         self.hours |= hours_of(events["ts"])
         for date, offset, length in day_slices(events["ts"]):
             self.write(date, events.slice(offset, length))

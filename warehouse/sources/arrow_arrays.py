@@ -72,3 +72,13 @@ def _micros(moment: dt.datetime) -> int:
 
 def _bits(flags: list[bool]) -> pa.Buffer:
     return pa.py_buffer(np.packbits(np.array(flags, dtype=bool), bitorder="little"))
+
+
+def int64_values(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The values of an int64 or timestamp array without nulls, as numpy int64 (no pandas)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.null_count:
+        raise ValueError("an array with nulls has no plain int64 values")
+    data = array.buffers()[1]
+    return np.frombuffer(data, dtype=np.int64, count=len(array), offset=array.offset * 8)

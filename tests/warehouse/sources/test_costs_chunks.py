@@ -165,6 +165,19 @@ def test_a_chunk_with_a_value_of_another_type_goes_row_by_row(
     assert typed.rows + len(typed.bad) == 3
 
 
+def test_a_chunk_longer_than_sqlite_strings_may_be_goes_row_by_row(db: Path) -> None:
+    fill(db, [("r", "a", "turn", "m", None, 1, 1, "2026-06-01T09:00:00Z")] * 3)
+    conn = sqlite3.connect(db)
+    try:
+        cursor = conn.cursor()
+        events = event_chunks(cursor)
+        assert read_chunk(cursor, events, 0, 3).text is not None
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 200)
+        assert read_chunk(cursor, events, 0, 3).text is None
+    finally:
+        conn.close()
+
+
 def test_columns_costs_db_does_not_declare_go_row_by_row(db: Path) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute("ALTER TABLE token_events ADD COLUMN future_column TEXT")
