@@ -1,7 +1,7 @@
 """The token_events files of one costs.db run: typed rows deduplicated, then a file per UTC date.
 
 Chunks arrive typed (`costs_chunks.typed_chunk`, or `type_events` for a chunk read row by row),
-in rowid order. They are gathered until FETCH_ROWS rows, then written as one file per UTC date,
+in rowid order. They are gathered until FILE_ROWS rows, then written as one file per UTC date,
 rows in `ts` order, with the run's lineage columns.
 """
 
@@ -16,14 +16,16 @@ import pyarrow.compute as pc
 
 from warehouse.sources.arrow_arrays import arrow_array, constant_array, int64_values
 from warehouse.sources.costs_chunks import day_slices, hours_of
-from warehouse.sources.costs_db import FETCH_ROWS, token_events_schema
+from warehouse.sources.costs_db import token_events_schema
 
+# Rows gathered before they are written: each write is a file per UTC date they span.
+FILE_ROWS = 100_000
 # (rowid, reason, raw) of a row that could not be typed.
 BadRow = tuple[int, str, bytes]
 
 
 class EventFiles:
-    """Typed token_events gathered into files: a file per UTC date every FETCH_ROWS rows."""
+    """Typed token_events gathered into files: a file per UTC date every FILE_ROWS rows."""
 
     def __init__(
         self,
@@ -58,7 +60,7 @@ class EventFiles:
         if events.num_rows:
             self._pending.append(events)
             self._pending_rows += events.num_rows
-        if self._pending_rows >= FETCH_ROWS:
+        if self._pending_rows >= FILE_ROWS:
             self.flush()
 
     def _new(self, keys: list[int]) -> list[bool]:

@@ -251,15 +251,16 @@ def _fix_times(
 
     Returns the times of the rows kept, the bad rows, and the mask of rows kept.
     """
-    times = ts.to_pylist()
+    micros = ts.cast(pa.int64()).to_pylist()
     stamps = columns["timestamp"]
     event_ids = columns["event_id"]
     missing = pc.or_kleene(pc.is_null(ts), pc.is_null(event_ids))
     bad: list[tuple[int, str, bytes]] = []
     for i in pc.indices_nonzero(missing).to_pylist():
         stamp = stamps[i].as_py()
-        times[i] = parse_timestamp(stamp)
-        if event_ids[i].is_valid and times[i] is not None:
+        parsed = parse_timestamp(stamp)
+        if event_ids[i].is_valid and parsed is not None:
+            micros[i] = (parsed - EPOCH) // dt.timedelta(microseconds=1)
             continue
         if not event_ids[i].is_valid:
             reason = "missing event_id"
@@ -270,9 +271,10 @@ def _fix_times(
         record = table.slice(i, 1).to_pylist()[0]
         rowid = int(record.pop(table.column_names[0]))
         bad.append((rowid, reason, row_json(record).encode()))
-    keep = [t is not None and event_ids[i].is_valid for i, t in enumerate(times)]
-    kept = [t for t, k in zip(times, keep, strict=True) if k]
-    return arrow_array(kept, UTC_TS), bad, arrow_array(keep, pa.bool_())
+        micros[i] = None
+    keep = [m is not None for m in micros]
+    kept = arrow_array([m for m in micros if m is not None], pa.int64()).cast(UTC_TS)
+    return kept, bad, arrow_array(keep, pa.bool_())
 
 
 def event_keys(columns: Mapping[str, pa.Array], count: int) -> pa.Array:
@@ -307,8 +309,8 @@ def event_keys(columns: Mapping[str, pa.Array], count: int) -> pa.Array:
     reprs = pc.binary_join_element_wise(*_literals(parts), _EMPTY)
     blake2b = hashlib.blake2b
     digests = [blake2b(r, digest_size=8).digest() for r in reprs.cast(pa.binary()).to_pylist()]
+    key_columns = [columns.get(f, pa.nulls(count)) for f in EVENT_KEY_FIELDS]
     for rows in odd:
-        key_columns = [columns.get(f, pa.nulls(count)) for f in EVENT_KEY_FIELDS]
         for i in pc.indices_nonzero(rows).to_pylist():
             key = key_of(tuple(c[i].as_py() for c in key_columns))
             digests[i] = key.to_bytes(8, "little")

@@ -47,7 +47,6 @@ UNIT = COSTS_DB.name
 DB_NAME = COSTS_DB.path  # under marcus_home (MARCUS_FORMATS §0)
 TOKEN_EVENTS = COSTS_DB.events.name
 BUSY_TIMEOUT_SECONDS = COSTS_DB.busy_seconds
-FETCH_ROWS = 100_000
 
 # The declared columns by table, as (name, type) pairs; other columns are kept as found.
 TOKEN_EVENT_COLUMNS = COSTS_DB.events.column_types

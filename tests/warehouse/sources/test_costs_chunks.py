@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +242,7 @@ def test_an_ingest_by_chunks_writes_what_row_by_row_writes(
 ) -> None:
     """Chunks of 3 rows (one read row by row, one whose text will not parse), files of 4 rows."""
     monkeypatch.setattr(costs_chunks, "CHUNK_ROWS", 3)
-    monkeypatch.setattr(costs_events, "FETCH_ROWS", 4)
+    monkeypatch.setattr(costs_events, "FILE_ROWS", 4)
     rows = tricky_rows()
     rows[4] = (*rows[4][:5], "many", *rows[4][6:])  # chunk 2 has a wrong type: row by row
     rows[9] = (*rows[9][:7], "yesterday")  # a bad time in a chunk read as text
@@ -262,3 +265,22 @@ def test_an_ingest_by_chunks_writes_what_row_by_row_writes(
         # Two files a day (rows of 2026-06-01 and, in UTC, 2026-05-31 and 2026-06-01).
         assert len(env.catalog.live_files("token_events")) >= 2
     assert lakes[0] == lakes[1] and len(lakes[0]) == len(rows) - 2
+
+
+def test_a_first_read_does_not_import_pandas(tmp_path: Path) -> None:
+    """Importing pandas costs a process half a CPU-second that a costs.db read has no use for."""
+    env = make_env(tmp_path)
+    fill(create_costs_db(env.home / "costs.db"), tricky_rows())
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from warehouse.ingest.costs import ingest_costs_db
+        from warehouse.settings import Settings
+        from warehouse.store.catalog import Catalog
+        settings = Settings.model_validate_json({env.settings.model_dump_json()!r})
+        result = ingest_costs_db(settings, Catalog(settings.resolved_catalog_url))
+        print(result.rows, result.errors, "pandas" in sys.modules)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.split() == [str(len(TRICKY) * 2), "[]", "False"], done.stderr
