@@ -183,6 +183,8 @@ class CostsIngest:
         This thread reads the next chunk (SQLite renders it without holding the GIL) while
         one worker types and writes the chunk before it, in rowid order.
         """
+        if (high := chunk_end(cursor, start, first=True)) is None:
+            return None  # nothing new
         events = event_chunks(cursor)
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costs-events")
         pending: deque[tuple[Chunk, Future[bool]]] = deque()
@@ -198,12 +200,11 @@ class CostsIngest:
             if not job.result():  # its text did not parse: read it row by row
                 submit(replace(chunk, text=None))
 
-        last = None
+        low = start
         try:
-            low = start
-            while (high := chunk_end(cursor, low, first=last is None)) is not None:
+            while high is not None:
                 submit(read_chunk(cursor, events, low, high))
-                low = last = high
+                low, high = high, chunk_end(cursor, high)
                 while len(pending) > 1:
                     collect()
             while pending:
@@ -211,7 +212,7 @@ class CostsIngest:
             worker.submit(files.flush).result()
         finally:
             worker.shutdown(cancel_futures=True)
-        return last
+        return low
 
     @staticmethod
     def _take_chunk(
