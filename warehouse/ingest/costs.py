@@ -23,10 +23,11 @@ from warehouse.ingest.costs_events import EventFiles, raw_hash
 from warehouse.settings import Settings
 from warehouse.sources.arrow_arrays import arrow_array, constant_array
 from warehouse.sources.costs_chunks import (
+    CHUNK_ROWS,
     ROWS_SQL,
     Chunk,
+    ChunkRanges,
     EventChunks,
-    chunk_end,
     chunk_table,
     event_chunks,
     hours_of,
@@ -152,9 +153,18 @@ class CostsIngest:
         plan = plan_events(conn, self.display, states)
         if plan is None:
             return
+        # Files are written (and fsynced) by a thread of their own, one after the other in the
+        # order they are made: the typing worker goes on meanwhile.
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costs-files")
+        writes: list[Future[None]] = []
+
+        def write(date: str, table: pa.Table) -> None:
+            job = writer.submit(self._write_file, TOKEN_EVENTS, date, table, ts_column="ts")
+            writes.append(job)
+
         files = EventFiles(
             (self.display, self.batch.batch_id, self.batch.started_at),
-            lambda date, table: self._write_file(TOKEN_EVENTS, date, table, ts_column="ts"),
+            write,
             seen=self._committed_keys() if plan.dedupe else None,
             known_bad=self._known_quarantine() if plan.dedupe else None,
         )
@@ -163,7 +173,10 @@ class CostsIngest:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             last = self._read_chunks(cursor, plan.start, files)
+            for job in writes:
+                job.result()
         finally:
+            writer.shutdown(cancel_futures=True)
             cursor.close()
         self.result.rows += files.rows
         self.result.duplicates += files.duplicates
@@ -183,7 +196,8 @@ class CostsIngest:
         This thread reads the next chunk (SQLite renders it without holding the GIL) while
         one worker types and writes the chunk before it, in rowid order.
         """
-        if (high := chunk_end(cursor, start, first=True)) is None:
+        ranges = ChunkRanges(cursor, start)
+        if (bounds := ranges.next()) is None:
             return None  # nothing new
         events = event_chunks(cursor)
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costs-events")
@@ -200,11 +214,18 @@ class CostsIngest:
             if not job.result():  # its text did not parse: read it row by row
                 submit(replace(chunk, text=None))
 
-        low = start
         try:
-            while high is not None:
-                submit(read_chunk(cursor, events, low, high))
-                low, high = high, chunk_end(cursor, high)
+            while bounds is not None:
+                low, high = bounds
+                if high == ranges.last and low != start:
+                    # Before the last chunk: the rows gathered so far are written while it is
+                    # read, so that little is left to write once reading is done.
+                    worker.submit(files.flush, CHUNK_ROWS)
+                chunk = read_chunk(cursor, events, low, high)
+                if chunk.rows != 0:
+                    submit(chunk)
+                ranges.read(high, chunk.rows)
+                bounds = ranges.next()
                 while len(pending) > 1:
                     collect()
             while pending:
@@ -212,7 +233,7 @@ class CostsIngest:
             worker.submit(files.flush).result()
         finally:
             worker.shutdown(cancel_futures=True)
-        return low
+        return ranges.last
 
     @staticmethod
     def _take_chunk(

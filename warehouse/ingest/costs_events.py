@@ -76,9 +76,9 @@ class EventFiles:
                 self.duplicates += 1
         return keep
 
-    def flush(self) -> None:
-        """Write the rows gathered so far: a file per UTC date, rows in `ts` order."""
-        if not self._pending:
+    def flush(self, at_least: int = 1) -> None:
+        """Write the rows gathered, if at least `at_least`: a file per UTC date, in `ts` order."""
+        if not self._pending or self._pending_rows < at_least:
             return
         events = pa.concat_tables(self._pending)
         self._pending, self._pending_rows = [], 0

@@ -51,11 +51,8 @@ ROWS_SQL = (
 )
 _COLUMNS_SQL = f"SELECT rowid AS _rowid, * FROM {TOKEN_EVENTS} LIMIT 0"
 _DECLARED_SQL = f"PRAGMA table_xinfo({TOKEN_EVENTS})"
-# The rowid `CHUNK_ROWS` rows on: a walk of the rowid B-tree that decodes no column.
-_CHUNK_END_SQL = (
-    f"SELECT max(rowid) FROM (SELECT rowid FROM {TOKEN_EVENTS} "
-    "WHERE rowid > ? ORDER BY rowid LIMIT ?)"
-)
+_LAST_ROWID_SQL = f"SELECT max(rowid) FROM {TOKEN_EVENTS}"
+_NEXT_ROWID_SQL = f"SELECT min(rowid) FROM {TOKEN_EVENTS} WHERE rowid > ?"
 # printf renders each value: integers as digits (NULL as nothing), text quoted (NULL bare).
 _FORMATS: dict[ColumnType, str] = {"BIGINT": "%s", "VARCHAR": "%Q"}
 _NO_BLOB = frozenset({"text", "null"})
@@ -92,7 +89,7 @@ class Chunk:
 
     low: int
     high: int
-    rows: int
+    rows: int | None  # None: not counted
     text: bytes | None  # None: read them row by row
 
 
@@ -146,20 +143,46 @@ def _text_affinity(declared: str) -> bool:
     return "INT" not in upper and any(word in upper for word in ("CHAR", "CLOB", "TEXT"))
 
 
-def chunk_end(cursor: sqlite3.Cursor, low: int, *, first: bool = False) -> int | None:
-    """The rowid ending the chunk of token_events after `low` (None: no row after it).
+class ChunkRanges:
+    """The rowid ranges `(low, high]` that token_events is read in, after a watermark.
 
-    A read's first chunk is a fifth of the others: nothing else runs while it is read.
+    CostStore's rowids are AUTOINCREMENT ids, so a range of CHUNK_ROWS rowids holds about as many
+    rows and costs no query to find. Where rows were deleted, the next range widens by the
+    density just found (at most fourfold), and an empty range skips to the next row.
     """
-    rows = max(CHUNK_ROWS // 5, 1) if first else CHUNK_ROWS
-    found = cursor.execute(_CHUNK_END_SQL, (low, rows)).fetchone()[0]
-    return None if found is None else int(found)
+
+    def __init__(self, cursor: sqlite3.Cursor, start: int) -> None:
+        """The ranges after rowid `start`, up to the table's last rowid in the read's snapshot."""
+        self.cursor = cursor
+        found = cursor.execute(_LAST_ROWID_SQL).fetchone()[0]
+        self.last = start if found is None else max(int(found), start)
+        self.low = start
+        # The first range is read while nothing else can run: a fifth of the others.
+        self.width = max(CHUNK_ROWS // 5, 1)
+
+    def next(self) -> tuple[int, int] | None:
+        """The next range to read, or None when the last rowid has been read."""
+        if self.low >= self.last:
+            return None
+        return self.low, min(self.low + self.width, self.last)
+
+    def read(self, high: int, rows: int | None) -> None:
+        """Note that the range up to `high` held `rows` rows (None: not counted)."""
+        width, self.low = high - self.low, high
+        if rows is None:
+            self.width = CHUNK_ROWS
+        elif rows == 0:
+            following = self.cursor.execute(_NEXT_ROWID_SQL, (high,)).fetchone()[0]
+            self.low = self.last if following is None else int(following) - 1
+            self.width = CHUNK_ROWS
+        else:
+            self.width = max(min(CHUNK_ROWS * width // rows, 4 * width), 1)
 
 
 def read_chunk(cursor: sqlite3.Cursor, events: EventChunks, low: int, high: int) -> Chunk:
     """The rows with rowid in `(low, high]` as CSV text, or without it when a check fails."""
     if events.sql is None:
-        return Chunk(low, high, 0, None)
+        return Chunk(low, high, None, None)
     try:
         count, *found, text = cursor.execute(events.sql, (low, high)).fetchone()
     except (sqlite3.OperationalError, sqlite3.DataError) as exc:
@@ -167,7 +190,7 @@ def read_chunk(cursor: sqlite3.Cursor, events: EventChunks, low: int, high: int)
         # allows (long texts): row by row reads them.
         if not any(why in str(exc) for why in ("integer overflow", "too big")):
             raise
-        return Chunk(low, high, 0, None)
+        return Chunk(low, high, None, None)
     clean = all(kind in ok for kind, ok in zip(found, events.accepted, strict=True))
     return Chunk(low, high, int(count), bytes(text) if clean and text is not None else None)
 

@@ -19,8 +19,9 @@ from warehouse.ingest import costs, costs_events
 from warehouse.ingest.costs import ingest_costs_db
 from warehouse.sources import costs_chunks
 from warehouse.sources.costs_chunks import (
+    Chunk,
+    ChunkRanges,
     EventChunks,
-    chunk_end,
     chunk_table,
     event_chunks,
     read_chunk,
@@ -89,10 +90,12 @@ def read_all(db: Path) -> tuple[EventChunks, list[Any], list[tuple[Any, ...]]]:
     try:
         cursor = conn.cursor()
         events = event_chunks(cursor)
-        chunks, low = [], 0
-        while (high := chunk_end(cursor, low)) is not None:
-            chunks.append(read_chunk(cursor, events, low, high))
-            low = high
+        chunks, ranges = [], ChunkRanges(cursor, 0)
+        while (bounds := ranges.next()) is not None:
+            chunk = read_chunk(cursor, events, *bounds)
+            ranges.read(bounds[1], chunk.rows)
+            if chunk.rows != 0:
+                chunks.append(chunk)
         rows = cursor.execute(
             "SELECT rowid AS _rowid, * FROM token_events ORDER BY rowid"
         ).fetchall()
@@ -190,17 +193,25 @@ def test_columns_costs_db_does_not_declare_go_row_by_row(db: Path) -> None:
     assert events.sql is None and [c.text for c in chunks] == [None]
 
 
-def test_chunks_end_after_chunk_rows_rows_whatever_the_rowid_gaps(
+def test_ranges_keep_near_chunk_rows_rows_across_rowid_gaps(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(costs_chunks, "CHUNK_ROWS", 3)
-    fill(db, [("r", "a", "turn", "m", None, i, i, "2026-06-01T09:00:00Z") for i in range(8)])
+    monkeypatch.setattr(costs_chunks, "CHUNK_ROWS", 10)
+    fill(db, [("r", "a", "turn", "m", None, i, i, "2026-06-01T09:00:00Z") for i in range(60)])
+    far = 10**12
     with sqlite3.connect(db) as conn:
-        conn.execute("DELETE FROM token_events WHERE rowid IN (2, 3, 7)")
-        conn.execute("UPDATE token_events SET event_id = event_id + 1000 WHERE rowid = 8")
+        conn.execute("DELETE FROM token_events WHERE rowid BETWEEN 15 AND 34 OR rowid % 2 = 1")
+        conn.execute("UPDATE token_events SET event_id = ? WHERE rowid = 60", (far,))
     conn.close()
     _, chunks, _ = read_all(db)
-    assert [(c.low, c.high, c.rows) for c in chunks] == [(0, 5, 3), (5, 1008, 2)]
+    assert [(c.low, c.high, c.rows) for c in chunks] == [
+        (0, 2, 1),  # the first range: a fifth of CHUNK_ROWS rowids
+        (2, 10, 4),  # half as dense: widened, at most fourfold
+        (10, 30, 2),
+        (30, 110, 12),
+        # (110, 176] held no row: the next range starts at the next rowid.
+        (far - 1, far, 1),
+    ]
 
 
 def test_a_table_without_declared_columns_gives_them_as_nulls(tmp_path: Path) -> None:
@@ -231,10 +242,17 @@ def lake_events(env: Env) -> list[tuple[Any, ...]]:
     return list(zip(*table.to_pydict().values(), strict=True))
 
 
-def unparsed_after(lows: set[int]) -> Any:
+def unparsed_after(lows: set[int], seen: list[int]) -> Any:
     """`chunk_table` as if the text of the chunks starting after these rowids did not parse."""
     parse = costs_chunks.chunk_table
-    return lambda events, chunk: None if chunk.low in lows else parse(events, chunk)
+
+    def chunk_table(events: EventChunks, chunk: Chunk) -> pa.Table | None:
+        if chunk.low in lows:
+            seen.append(chunk.low)
+            return None
+        return parse(events, chunk)
+
+    return chunk_table
 
 
 def test_an_ingest_by_chunks_writes_what_row_by_row_writes(
@@ -246,14 +264,14 @@ def test_an_ingest_by_chunks_writes_what_row_by_row_writes(
     rows = tricky_rows()
     rows[4] = (*rows[4][:5], "many", *rows[4][6:])  # chunk 2 has a wrong type: row by row
     rows[9] = (*rows[9][:7], "yesterday")  # a bad time in a chunk read as text
-    unparsed = {6}  # the chunk after rowid 6 is taken as if its text did not parse
+    unparsed: list[int] = []  # the chunk after rowid 10 is taken as if its text did not parse
     lakes = []
     for by_chunks in (True, False):
         env = make_env(tmp_path / str(by_chunks))
         fill(create_costs_db(env.home / "costs.db"), rows)
         if not by_chunks:
             monkeypatch.setattr(costs_chunks, "chunk_sql", lambda *_: (None, ()))
-        monkeypatch.setattr(costs, "chunk_table", unparsed_after(unparsed))
+        monkeypatch.setattr(costs, "chunk_table", unparsed_after({10}, unparsed))
         result = ingest_costs_db(env.settings, env.catalog)
         assert (result.rows, result.quarantined, result.errors) == (len(rows) - 2, 2, [])
         reasons = [(q["offset"], q["reason"]) for q in env.quarantine()]
@@ -265,6 +283,7 @@ def test_an_ingest_by_chunks_writes_what_row_by_row_writes(
         # Two files a day (rows of 2026-06-01 and, in UTC, 2026-05-31 and 2026-06-01).
         assert len(env.catalog.live_files("token_events")) >= 2
     assert lakes[0] == lakes[1] and len(lakes[0]) == len(rows) - 2
+    assert unparsed == [10]  # by chunks only: row by row never has text to parse
 
 
 def test_a_first_read_does_not_import_pandas(tmp_path: Path) -> None:
