@@ -203,33 +203,36 @@ class CostsIngest:
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costs-events")
         pending: deque[tuple[Chunk, Future[bool]]] = deque()
 
-        def submit(chunk: Chunk) -> None:
+        def submit(chunk: Chunk) -> int:
+            """Hand a chunk to the worker (fetching its rows if it has no text); its row count."""
             rows = None
             if chunk.text is None:
                 rows = cursor.execute(ROWS_SQL, (chunk.low, chunk.high)).fetchall()
             pending.append((chunk, worker.submit(self._take_chunk, events, chunk, rows, files)))
+            return len(rows) if rows is not None else chunk.rows or 0
 
         def collect() -> None:
             chunk, job = pending.popleft()
             if not job.result():  # its text did not parse: read it row by row
                 submit(replace(chunk, text=None))
 
+        early: Future[None] | None = None
         try:
             while bounds is not None:
                 low, high = bounds
                 if high == ranges.last and low != start:
                     # Before the last chunk: the rows gathered so far are written while it is
                     # read, so that little is left to write once reading is done.
-                    worker.submit(files.flush, CHUNK_ROWS)
+                    early = worker.submit(files.flush, CHUNK_ROWS)
                 chunk = read_chunk(cursor, events, low, high)
-                if chunk.rows != 0:
-                    submit(chunk)
-                ranges.read(high, chunk.rows)
+                ranges.read(high, 0 if chunk.rows == 0 else submit(chunk))
                 bounds = ranges.next()
                 while len(pending) > 1:
                     collect()
             while pending:
                 collect()
+            if early is not None:
+                early.result()
             worker.submit(files.flush).result()
         finally:
             worker.shutdown(cancel_futures=True)

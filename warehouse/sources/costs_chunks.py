@@ -166,12 +166,10 @@ class ChunkRanges:
             return None
         return self.low, min(self.low + self.width, self.last)
 
-    def read(self, high: int, rows: int | None) -> None:
-        """Note that the range up to `high` held `rows` rows (None: not counted)."""
+    def read(self, high: int, rows: int) -> None:
+        """Note that the range up to `high` held `rows` rows."""
         width, self.low = high - self.low, high
-        if rows is None:
-            self.width = CHUNK_ROWS
-        elif rows == 0:
+        if rows == 0:
             following = self.cursor.execute(_NEXT_ROWID_SQL, (high,)).fetchone()[0]
             self.low = self.last if following is None else int(following) - 1
             self.width = CHUNK_ROWS

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from warehouse.ingest import costs, costs_events
 from warehouse.ingest.costs import ingest_costs_db
 from warehouse.sources import costs_chunks
 from warehouse.sources.costs_chunks import (
+    ROWS_SQL,
     Chunk,
     ChunkRanges,
     EventChunks,
@@ -93,8 +95,10 @@ def read_all(db: Path) -> tuple[EventChunks, list[Any], list[tuple[Any, ...]]]:
         chunks, ranges = [], ChunkRanges(cursor, 0)
         while (bounds := ranges.next()) is not None:
             chunk = read_chunk(cursor, events, *bounds)
+            if chunk.rows is None:  # row by row: counted as the driver fetches them
+                chunk = replace(chunk, rows=len(cursor.execute(ROWS_SQL, bounds).fetchall()))
             ranges.read(bounds[1], chunk.rows)
-            if chunk.rows != 0:
+            if chunk.rows:
                 chunks.append(chunk)
         rows = cursor.execute(
             "SELECT rowid AS _rowid, * FROM token_events ORDER BY rowid"
@@ -212,6 +216,24 @@ def test_ranges_keep_near_chunk_rows_rows_across_rowid_gaps(
         # (110, 176] held no row: the next range starts at the next rowid.
         (far - 1, far, 1),
     ]
+
+
+def test_an_ingest_row_by_row_skips_rowid_gaps_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(costs_chunks, "CHUNK_ROWS", 10)
+    env = make_env(tmp_path)
+    db = create_costs_db(env.home / "costs.db")
+    fill(db, [("r", "a", "turn", "m", None, i, i, "2026-06-01T09:00:00Z") for i in range(3)])
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE token_events ADD COLUMN future_column TEXT")
+        conn.execute("UPDATE token_events SET event_id = ? WHERE rowid = 3", (10**15,))
+    conn.close()
+    queries: list[str] = []
+    read = costs_chunks.read_chunk
+    monkeypatch.setattr(costs, "read_chunk", lambda *a: queries.append("chunk") or read(*a))
+    result = ingest_costs_db(env.settings, env.catalog)
+    assert (result.rows, result.errors, len(queries)) == (3, [], 3)
 
 
 def test_a_table_without_declared_columns_gives_them_as_nulls(tmp_path: Path) -> None:
