@@ -44,7 +44,8 @@ TRICKY = [
     "",
     "NULL",
     "None",
-    "\x1f\x1a",
+    "\x1f\x1a\x7f",
+    "😀 \u2028 \u00a0",  # repr() escapes the separator and the no-break space, not the emoji
     "x" * 5000,
     None,
 ]
