@@ -193,8 +193,9 @@ class CostsIngest:
     def _read_chunks(self, cursor: sqlite3.Cursor, start: int, files: EventFiles) -> int | None:
         """Read token_events after rowid `start` into `files`; the last rowid read, if any.
 
-        This thread reads the next chunk (SQLite renders it without holding the GIL) while
-        one worker types and writes the chunk before it, in rowid order.
+        This thread reads the next chunk (SQLite renders it without holding the GIL) while one
+        worker types the chunk before it, in rowid order, into `files`, whose writes go to a
+        thread of their own.
         """
         ranges = ChunkRanges(cursor, start)
         if (bounds := ranges.next()) is None:
