@@ -7,23 +7,38 @@ snapshot of the database, writes Parquet through the one write path and commits 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import sqlite3
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy.engine import Connection
 
 from warehouse.errors import SourceError
+from warehouse.ingest.costs_events import EventFiles, raw_hash
 from warehouse.settings import Settings
+from warehouse.sources.arrow_arrays import arrow_array, constant_array
+from warehouse.sources.costs_chunks import (
+    CHUNK_ROWS,
+    ROWS_SQL,
+    Chunk,
+    ChunkRanges,
+    EventChunks,
+    chunk_table,
+    event_chunks,
+    hours_of,
+    read_chunk,
+    typed_chunk,
+)
 from warehouse.sources.costs_db import (
     BUSY_TIMEOUT_SECONDS,
     COST_DATASETS,
     DB_NAME,
     EVENT_UPDATES,
-    FETCH_ROWS,
     LATE_FIELDS,
     PRICE_COLUMNS,
     SNAPSHOT_TABLES,
@@ -31,18 +46,15 @@ from warehouse.sources.costs_db import (
     UNIT,
     UTC_TS,
     EventPlan,
-    TypedEvents,
-    bulk_events,
     content_hash,
     event_updates_schema,
-    key_hash,
     late_digest,
     late_value_sql,
     newest_updates_sql,
     plan_events,
     recheck_window,
     snapshot_table,
-    token_events_schema,
+    tail_hash,
     type_events,
     window_events,
 )
@@ -141,38 +153,107 @@ class CostsIngest:
         plan = plan_events(conn, self.display, states)
         if plan is None:
             return
-        seen = self._committed_keys() if plan.dedupe else set()
-        known_bad = self._known_quarantine() if plan.dedupe else set()
-        # The driver's own cursor, in the read's transaction: tuples in large batches, without
-        # a Python object per row on top (SQLAlchemy's rows cost more than the typing).
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(
-            "SELECT rowid AS _rowid, * FROM token_events WHERE rowid > ? ORDER BY rowid",
-            (plan.start,),
+        # Files are written (and fsynced) by a thread of their own, one after the other in the
+        # order they are made: the typing worker goes on meanwhile.
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costs-files")
+        writes: list[Future[None]] = []
+
+        def write(date: str, table: pa.Table) -> None:
+            job = writer.submit(self._write_file, TOKEN_EVENTS, date, table, ts_column="ts")
+            writes.append(job)
+
+        files = EventFiles(
+            (self.display, self.batch.batch_id, self.batch.started_at),
+            write,
+            seen=self._committed_keys() if plan.dedupe else None,
+            known_bad=self._known_quarantine() if plan.dedupe else None,
         )
-        names = [d[0] for d in cursor.description]
-        last: Sequence[Any] | None = None
-        bad: list[tuple[int, str, bytes]] = []
-        while chunk := cursor.fetchmany(FETCH_ROWS):
-            last = chunk[-1]
-            bulk = None if plan.dedupe else bulk_events(names, chunk)
-            if bulk is not None:
-                self._write_bulk_events(bulk)
-                continue
-            typed = type_events(names, chunk)
-            bad += [b for b in typed.bad if _raw_hash(b[2]) not in known_bad]
-            self._write_events(typed, seen if plan.dedupe else None)
-        cursor.close()
-        self._recheck(conn, plan, plan.start if last is None else int(last[0]))
+        # The driver's own cursor, in the read's transaction: SQLAlchemy adds nothing to a
+        # query that returns one row of CSV text per chunk.
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            last = self._read_chunks(cursor, plan.start, files)
+            for job in writes:
+                job.result()
+        finally:
+            writer.shutdown(cancel_futures=True)
+            cursor.close()
+        self.result.rows += files.rows
+        self.result.duplicates += files.duplicates
+        self.batch.duplicates += files.duplicates
+        self.batch.hours |= files.hours
+        self._recheck(conn, plan, plan.start if last is None else last)
         if last is None:
             return
-        self._write_quarantine(bad)
-        record = dict(zip(names[1:], last[1:], strict=True))
+        self._write_quarantine(sorted(files.bad))
         self.batch.advances.append(
-            self._advance(
-                TOKEN_EVENTS, plan.fingerprint, int(last[0]), key_hash(record), plan.state
-            )
+            self._advance(TOKEN_EVENTS, plan.fingerprint, last, tail_hash(conn, last), plan.state)
         )
+
+    def _read_chunks(self, cursor: sqlite3.Cursor, start: int, files: EventFiles) -> int | None:
+        """Read token_events after rowid `start` into `files`; the last rowid read, if any.
+
+        This thread reads the next chunk (SQLite renders it without holding the GIL) while one
+        worker types the chunk before it, in rowid order, into `files`, whose writes go to a
+        thread of their own.
+        """
+        ranges = ChunkRanges(cursor, start)
+        if (bounds := ranges.next()) is None:
+            return None  # nothing new
+        events = event_chunks(cursor)
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costs-events")
+        pending: deque[tuple[Chunk, Future[bool]]] = deque()
+
+        def submit(chunk: Chunk) -> int:
+            """Hand a chunk to the worker (fetching its rows if it has no text); its row count."""
+            rows = None
+            if chunk.text is None:
+                rows = cursor.execute(ROWS_SQL, (chunk.low, chunk.high)).fetchall()
+            pending.append((chunk, worker.submit(self._take_chunk, events, chunk, rows, files)))
+            return len(rows) if rows is not None else chunk.rows or 0
+
+        def collect() -> None:
+            chunk, job = pending.popleft()
+            if not job.result():  # its text did not parse: read it row by row
+                submit(replace(chunk, text=None))
+
+        early: Future[None] | None = None
+        try:
+            while bounds is not None:
+                low, high = bounds
+                if high == ranges.last and low != start:
+                    # Before the last chunk: the rows gathered so far are written while it is
+                    # read, so that little is left to write once reading is done.
+                    early = worker.submit(files.flush, CHUNK_ROWS)
+                chunk = read_chunk(cursor, events, low, high)
+                ranges.read(high, 0 if chunk.rows == 0 else submit(chunk))
+                bounds = ranges.next()
+                while len(pending) > 1:
+                    collect()
+            while pending:
+                collect()
+            if early is not None:
+                early.result()
+            worker.submit(files.flush).result()
+        finally:
+            worker.shutdown(cancel_futures=True)
+        return ranges.last
+
+    @staticmethod
+    def _take_chunk(
+        events: EventChunks, chunk: Chunk, rows: list[Any] | None, files: EventFiles
+    ) -> bool:
+        """Type a chunk (from its text, or its `rows`) into `files`; False: its text won't parse."""
+        if rows is not None:
+            typed = type_events(events.names, rows)
+            files.add(typed.table(), typed.bad)
+            return True
+        table = chunk_table(events, chunk)
+        if table is None:
+            return False
+        bulk = typed_chunk(table)
+        files.add(bulk.table, bulk.bad)
+        return True
 
     def _advance(
         self, dataset: str, fingerprint: str, cursor: int, tail: str, previous: SourceState | None
@@ -235,11 +316,11 @@ class CostsIngest:
         schema = event_updates_schema()
         current = pa.table(
             {
-                "ts": pa.array(typed.ts, UTC_TS),
-                "event_id": pa.array(typed.columns["event_id"], pa.int64()),
-                **{f: pa.array(typed.columns[f], schema.field(f).type) for f in LATE_FIELDS},
-                "_offset": pa.array(typed.columns["_offset"], pa.int64()),
-                "_event_key": pa.array(typed.keys, pa.uint64()),
+                "ts": arrow_array(typed.ts, UTC_TS),
+                "event_id": arrow_array(typed.columns["event_id"], pa.int64()),
+                **{f: arrow_array(typed.columns[f], schema.field(f).type) for f in LATE_FIELDS},
+                "_offset": arrow_array(typed.columns["_offset"], pa.int64()),
+                "_event_key": arrow_array(typed.keys, pa.uint64()),
             }
         )
         updates = [self.lake.location(f.path) for f in self.catalog.live_files(EVENT_UPDATES)]
@@ -285,17 +366,12 @@ class CostsIngest:
             ).to_arrow_table()
         if table.num_rows == 0:
             return
-        n = table.num_rows
-        table = table.append_column("_source", pa.array([self.display] * n, pa.string()))
-        table = table.append_column("_batch_id", pa.array([self.batch.batch_id] * n, pa.string()))
-        table = table.append_column("_ingested_at", pa.array([self.batch.started_at] * n, UTC_TS))
+        table = self._with_lineage(table)
         table = table.select(schema.names).cast(schema)
         # Without a time range, like the snapshots: `seneca status` would report the newest
         # amended event's age as the lag of a dataset that only grows when CostStore amends.
         self._write_file(EVENT_UPDATES, self.day, table)
-        self.batch.hours.update(
-            ts.replace(minute=0, second=0, microsecond=0) for ts in table["ts"].to_pylist()
-        )
+        self.batch.hours |= hours_of(table["ts"])
 
     def _committed_keys(self) -> set[int]:
         paths = [self.lake.location(f.path) for f in self.catalog.live_files(TOKEN_EVENTS)]
@@ -315,49 +391,6 @@ class CostsIngest:
             rows = db.execute("SELECT _line_hash FROM read_parquet(?)", [paths]).fetchall()
         return {int(r[0]) for r in rows}
 
-    def _write_events(self, typed: TypedEvents, seen: set[int] | None) -> None:
-        keep: list[int] = []
-        for i, key in enumerate(typed.keys):
-            if seen is None:
-                keep.append(i)
-            elif key in seen:
-                self.result.duplicates += 1
-                self.batch.duplicates += 1
-            else:
-                seen.add(key)
-                keep.append(i)
-        by_date: dict[str, list[int]] = {}
-        for i in keep:
-            ts = typed.ts[i]
-            by_date.setdefault(ts.strftime("%Y-%m-%d"), []).append(i)
-            self.batch.hours.add(ts.replace(minute=0, second=0, microsecond=0))
-        lineage: dict[str, object] = {
-            "_source": self.display,
-            "_batch_id": self.batch.batch_id,
-            "_ingested_at": self.batch.started_at,
-        }
-        for date, indexes in sorted(by_date.items()):
-            indexes.sort(key=typed.ts.__getitem__)
-            table = typed.arrow(indexes, lineage)
-            self._write_file(TOKEN_EVENTS, date, table, ts_column="ts")
-            self.result.rows += len(indexes)
-
-    def _write_bulk_events(self, events: pa.Table) -> None:
-        """Write a chunk typed by `bulk_events`: a file per UTC date, rows in `ts` order."""
-        n = events.num_rows
-        events = events.append_column("_source", pa.array([self.display] * n, pa.string()))
-        events = events.append_column("_batch_id", pa.array([self.batch.batch_id] * n, pa.string()))
-        events = events.append_column("_ingested_at", pa.array([self.batch.started_at] * n, UTC_TS))
-        schema = token_events_schema()
-        events = events.select(schema.names).cast(schema)
-        hours = pc.unique(pc.floor_temporal(events["ts"], unit="hour"))
-        self.batch.hours.update(hours.to_pylist())
-        dates = pc.strftime(events["ts"], "%Y-%m-%d")
-        for date in sorted(pc.unique(dates).to_pylist()):
-            part = events.filter(pc.equal(dates, date)).sort_by("ts")
-            self._write_file(TOKEN_EVENTS, date, part, ts_column="ts")
-            self.result.rows += part.num_rows
-
     def _write_quarantine(self, bad: list[tuple[int, str, bytes]]) -> None:
         if not bad:
             return
@@ -369,13 +402,16 @@ class CostsIngest:
                 "reason": reason,
                 "raw": raw,
                 "raw_length": len(raw),
-                "_line_hash": _raw_hash(raw),
+                "_line_hash": raw_hash(raw),
                 "_batch_id": self.batch.batch_id,
                 "_ingested_at": self.batch.started_at,
             }
             for rowid, reason, raw in bad
         ]
-        table = pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+        table = pa.Table.from_arrays(
+            [arrow_array([r[f.name] for r in rows], f.type) for f in QUARANTINE_SCHEMA],
+            schema=QUARANTINE_SCHEMA,
+        )
         self._write_file(TOKEN_EVENTS, self.day, table, kind="quarantine")
         self.batch.quarantined += len(rows)
         self.result.quarantined += len(rows)
@@ -395,10 +431,7 @@ class CostsIngest:
             for r in conn.exec_driver_sql(f"PRAGMA table_info({quote(table)})").all()
         }
         arrow = snapshot_table(table, names, declared, rows)
-        n = arrow.num_rows
-        arrow = arrow.append_column("_source", pa.array([self.display] * n, pa.string()))
-        arrow = arrow.append_column("_batch_id", pa.array([self.batch.batch_id] * n, pa.string()))
-        arrow = arrow.append_column("_ingested_at", pa.array([self.batch.started_at] * n, UTC_TS))
+        arrow = self._with_lineage(arrow)
         self._write_file(table, self.day, arrow)
         previous = self.catalog.live_files(table)
         if table == "model_prices":
@@ -445,6 +478,15 @@ class CostsIngest:
             ).fetchall()
         self.batch.hours.update(h[0] for h in hours)
 
+    def _with_lineage(self, table: pa.Table) -> pa.Table:
+        """`table` with this batch's `_source`, `_batch_id` and `_ingested_at` columns added."""
+        n = table.num_rows
+        table = table.append_column("_source", constant_array(self.display, pa.string(), n))
+        table = table.append_column(
+            "_batch_id", constant_array(self.batch.batch_id, pa.string(), n)
+        )
+        return table.append_column("_ingested_at", constant_array(self.batch.started_at, UTC_TS, n))
+
     def _write_file(
         self,
         dataset: str,
@@ -458,7 +500,3 @@ class CostsIngest:
         place = target(self.lake, dataset, date, self.batch.batch_id, kind=kind)
         record = write_table(self.lake, table, place, str(self.files), ts_column=ts_column)
         self.batch.files.append(record)
-
-
-def _raw_hash(raw: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")

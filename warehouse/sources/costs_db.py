@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from warehouse.sources.arrow_arrays import arrow_array
 from warehouse.sources.datasets import ARROW_TYPES, COSTS_DB, ColumnType
 from warehouse.sources.timestamps import parse_timestamp
 from warehouse.sources.typing_sql import quote
@@ -47,7 +47,6 @@ UNIT = COSTS_DB.name
 DB_NAME = COSTS_DB.path  # under marcus_home (MARCUS_FORMATS §0)
 TOKEN_EVENTS = COSTS_DB.events.name
 BUSY_TIMEOUT_SECONDS = COSTS_DB.busy_seconds
-FETCH_ROWS = 100_000
 
 # The declared columns by table, as (name, type) pairs; other columns are kept as found.
 TOKEN_EVENT_COLUMNS = COSTS_DB.events.column_types
@@ -83,6 +82,12 @@ def token_events_schema() -> pa.Schema:
         *_event_lineage(),
     ]
     return pa.schema(fields)
+
+
+def typed_events_schema() -> pa.Schema:
+    """token_events rows as typed from one read: without the lineage constant in a batch."""
+    constant = {"_source", "_batch_id", "_ingested_at"}
+    return pa.schema(f for f in token_events_schema() if f.name not in constant)
 
 
 def _event_lineage() -> list[pa.Field]:
@@ -138,10 +143,11 @@ def row_json(record: dict[str, Any]) -> str:
 
 def event_key(record: dict[str, Any]) -> int:
     """A 64-bit key of an event's immutable fields, equal in every copy of the database."""
-    return _key_of(tuple(record.get(f) for f in EVENT_KEY_FIELDS))
+    return key_of(tuple(record.get(f) for f in EVENT_KEY_FIELDS))
 
 
-def _key_of(values: tuple[object, ...]) -> int:
+def key_of(values: tuple[object, ...]) -> int:
+    """The event key of key field values: blake2b of their repr(), as a little-endian uint64."""
     # repr of ints, strs and None is stable across Python versions, and cheap.
     digest = hashlib.blake2b(repr(values).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little")
@@ -185,13 +191,13 @@ class TypedEvents:
         """How many rows were typed."""
         return len(self.ts)
 
-    def arrow(self, indexes: Sequence[int], lineage: dict[str, object]) -> pa.Table:
-        """The rows at `indexes` as an Arrow table, with constant lineage columns added."""
-        data: dict[str, list[object]] = {"ts": [self.ts[i] for i in indexes]}
-        data.update({name: [values[i] for i in indexes] for name, values in self.columns.items()})
-        data["_event_key"] = [self.keys[i] for i in indexes]
-        data.update({name: [value] * len(indexes) for name, value in lineage.items()})
-        return pa.Table.from_pydict(data, schema=token_events_schema())
+    def table(self) -> pa.Table:
+        """The rows as Arrow, in `typed_events_schema`."""
+        schema = typed_events_schema()
+        data: dict[str, Sequence[object]] = {"ts": self.ts, **self.columns, "_event_key": self.keys}
+        return pa.Table.from_arrays(
+            [arrow_array(data[f.name], f.type) for f in schema], schema=schema
+        )
 
 
 def type_events(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> TypedEvents:
@@ -238,7 +244,7 @@ def type_events(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> TypedEve
     good = [i for i in range(count) if i not in problems] if problems else range(count)
     typed.ts = [ts for i in good if (ts := parsed[i]) is not None]
     key_columns = [by_name.get(f, (None,) * count) for f in EVENT_KEY_FIELDS]
-    keys = [_key_of(values) for values in zip(*key_columns, strict=True)]
+    keys = [key_of(values) for values in zip(*key_columns, strict=True)]
     typed.keys = [keys[i] for i in good]
     for name, _ in TOKEN_EVENT_COLUMNS:
         column = typed_columns[name]
@@ -268,84 +274,6 @@ def _all_fit(values: Sequence[object], kind: ColumnType) -> bool:
     return all(v is None or type(v) in accepted for v in values)
 
 
-# The Python types a column's values may have for `bulk_events` to take it as it is.
-_BULK: dict[ColumnType, frozenset[type]] = {
-    "VARCHAR": frozenset({str}),
-    "JSON": frozenset({str}),
-    "BIGINT": frozenset({int}),
-    "DOUBLE": frozenset({int, float}),
-    "BOOLEAN": frozenset({bool}),
-}
-# Printable ASCII without a quote or backslash: repr() of such a str is the text in quotes.
-_REPR_AS_IS = r"^[ -&(-\[\]-~]*$"
-# The timestamps Arrow reads exactly as `parse_timestamp` does (a zone is required by the cast).
-_ISO_WITH_ZONE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
-
-
-def bulk_events(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> pa.Table | None:
-    """Rows of `SELECT rowid AS _rowid, * FROM token_events` typed column by column in Arrow.
-
-    The usual chunk: every value has its column's type, every timestamp is ISO with a zone,
-    no column beyond the declared ones. Returns `ts`, the declared columns, `raw`, `_offset` and
-    `_event_key` (the same key `event_key` gives), or None when a row needs `type_events`.
-    """
-    if not rows or any(n not in _KNOWN_EVENT_COLUMNS for n in names[1:]):
-        return None
-    count = len(rows)
-    found = dict(zip(names, zip(*rows, strict=True), strict=True))
-    arrays: dict[str, pa.Array] = {}
-    for name, kind in TOKEN_EVENT_COLUMNS:
-        values = found.get(name)
-        if values is None:
-            arrays[name] = pa.nulls(count, ARROW_TYPES[kind])
-            continue
-        if not set(map(type, values)) - {type(None)} <= _BULK[kind]:
-            return None
-        arrays[name] = pa.array(values, ARROW_TYPES[kind])
-    stamps = arrays["timestamp"]
-    if arrays["event_id"].null_count or stamps.null_count:
-        return None
-    if not pc.all(pc.match_substring_regex(stamps, _ISO_WITH_ZONE)).as_py():
-        return None
-    return pa.table(
-        {
-            "ts": pc.cast(stamps, UTC_TS),
-            **arrays,
-            "raw": pa.nulls(count, pa.string()),
-            "_offset": pa.array(found[names[0]], pa.int64()),
-            "_event_key": _bulk_keys(arrays, count),
-        }
-    )
-
-
-def _bulk_keys(arrays: dict[str, pa.Array], count: int) -> pa.Array:
-    """`event_key` of every row: repr() of the key values built in Arrow, hashed in one pass.
-
-    A row with quotes, escapes or non-ASCII text in a key field gets Python's own repr().
-    """
-    parts = []
-    plain = pa.array([True] * count) if count else pa.array([], pa.bool_())
-    for name in EVENT_KEY_FIELDS:
-        values = arrays.get(name, pa.nulls(count, pa.string()))
-        if pa.types.is_string(values.type):
-            as_is = pc.fill_null(pc.match_substring_regex(values, _REPR_AS_IS), True)
-            plain = pc.and_(plain, as_is)
-            text = pc.binary_join_element_wise("'", values, "'", "")
-        else:
-            text = pc.cast(values, pa.string())
-        parts.append(pc.fill_null(text, "None"))
-    reprs = pc.binary_join_element_wise(
-        "(", pc.binary_join_element_wise(*parts, ", "), ")", ""
-    ).cast(pa.binary())
-    blake2b = hashlib.blake2b
-    digests = [blake2b(r, digest_size=8).digest() for r in reprs.to_pylist()]
-    columns = [arrays.get(f, pa.nulls(count)) for f in EVENT_KEY_FIELDS]
-    for i in pc.indices_nonzero(pc.invert(plain)).to_pylist():
-        digests[i] = _key_of(tuple(c[i].as_py() for c in columns)).to_bytes(8, "little")
-    # Little-endian 8-byte digests, as `_key_of`'s int.from_bytes(…, "little") reads them.
-    return pa.Array.from_buffers(pa.uint64(), count, [None, pa.py_buffer(b"".join(digests))])
-
-
 def snapshot_table(
     table: str, names: Sequence[str], declared: dict[str, str], rows: Sequence[Sequence[Any]]
 ) -> pa.Table:
@@ -360,14 +288,14 @@ def snapshot_table(
         values = [row[index] for row in rows]
         converted = [_as_kind(v, kind) for v in values]
         if all(found is None for _, found in converted):
-            arrays[name] = pa.array([v for v, _ in converted], type=ARROW_TYPES[kind])
+            arrays[name] = arrow_array([v for v, _ in converted], ARROW_TYPES[kind])
         else:
             text = [None if v is None else _json_default(v) for v in values]
-            arrays[name] = pa.array(text, type=pa.string())
+            arrays[name] = arrow_array(text, pa.string())
     for name in SNAPSHOT_TIMESTAMPS[table]:
         if name in names:
             column = [row[names.index(name)] for row in rows]
-            arrays[f"{name}_ts"] = pa.array([parse_timestamp(v) for v in column], type=UTC_TS)
+            arrays[f"{name}_ts"] = arrow_array([parse_timestamp(v) for v in column], UTC_TS)
     return pa.table(arrays)
 
 
@@ -393,6 +321,14 @@ def _event_row(conn: Connection, where: str, params: dict[str, Any]) -> dict[str
     result = conn.execute(sa.text(f"SELECT * FROM token_events WHERE {where}"), params)
     row = result.first()
     return None if row is None else dict(row._mapping)
+
+
+def tail_hash(conn: Connection, rowid: int) -> str:
+    """`key_hash` of the token_events row at `rowid`: the `tail_hash` of a cursor there."""
+    record = _event_row(conn, "rowid = :rowid", {"rowid": rowid})
+    if record is None:
+        raise ValueError(f"no token_events row at rowid {rowid}")
+    return key_hash(record)
 
 
 def fingerprint_of(display: str, first_event: dict[str, Any]) -> str:

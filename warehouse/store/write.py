@@ -243,17 +243,26 @@ def _record(
     )
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _arrow_range(
     table: pa.Table, column: str | None
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     if column is None or table.num_rows == 0:
         return None, None
-    found = pc.min_max(table[column]).as_py()
+    found = pc.min_max(table[column])
     return _utc(found["min"]), _utc(found["max"])
 
 
-def _utc(value: object) -> dt.datetime | None:
-    return value.astimezone(dt.UTC) if isinstance(value, dt.datetime) else None
+def _utc(value: pa.Scalar) -> dt.datetime | None:
+    kind = value.type
+    if pa.types.is_timestamp(kind) and kind.tz is not None and kind.unit == "us":
+        # From the integer: as_py() of a zoned timestamp imports pandas (half a second).
+        micros = value.cast(pa.int64()).as_py()
+        return None if micros is None else _EPOCH + dt.timedelta(microseconds=micros)
+    found = value.as_py()
+    return found.astimezone(dt.UTC) if isinstance(found, dt.datetime) else None
 
 
 def _stat_time(text: object) -> dt.datetime | None:

@@ -502,29 +502,3 @@ def test_ingest_flow_reports_a_corrupt_costs_db_and_commits_the_other_sources(
     db.unlink()
     add_events(new_db(env), [event(at(1, 8))])
     assert [r.rows for r in ingest_flow(env.settings, datasets=["costs_db"])] == [1]
-
-
-def test_bulk_typing_gives_the_rows_and_keys_of_row_by_row_typing() -> None:
-    from warehouse.sources.costs_db import TOKEN_EVENT_COLUMNS, bulk_events
-
-    names = ["_rowid", *(name for name, _ in TOKEN_EVENT_COLUMNS)]
-    texts = ["agent_o'neil", 'say "hi"', "back\\slash", "café ☕", "plain", None]
-    rows = []
-    for i, text in enumerate(texts * 3):
-        row: dict[str, Any] = dict.fromkeys(names)
-        stamp = "2026-06-01T09:00:00.001Z" if i % 2 else "2026-06-01T23:59:59.123000+02:00"
-        row.update(_rowid=i + 1, event_id=i + 1, run_id=text, agent_id="a", timestamp=stamp)
-        row.update(input_tokens=i, output_tokens=2 * i, operation="turn", request_id=text)
-        rows.append(tuple(row[n] for n in names))
-    bulk = bulk_events(names, rows)
-    typed = type_events(names, rows)
-    assert bulk is not None and not typed.bad
-    assert bulk["_event_key"].to_pylist() == typed.keys
-    assert bulk["ts"].to_pylist() == typed.ts
-    assert bulk["run_id"].to_pylist() == typed.columns["run_id"]
-    # A value of another type, or a timestamp Arrow would read differently: row by row.
-    wrong = [(*rows[0][:2], 7, *rows[0][3:])]
-    assert bulk_events(names, wrong) is None
-    stamped = zip(names, rows[0], strict=True)
-    naive = tuple("2026-06-01 09:00:00" if n == "timestamp" else v for n, v in stamped)
-    assert bulk_events(names, [naive]) is None
