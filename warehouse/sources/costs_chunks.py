@@ -11,8 +11,8 @@ driver releases the GIL while SQLite computes it, so the caller types and writes
 chunk meanwhile.
 
 A chunk that fails a check is read row by row (`type_events`), which finds and explains each
-wrong value; so is every chunk of a table with columns CostStore does not declare. Text with a
-NUL character is cut at it by `printf`, as SQLite's own text functions do.
+wrong value; so is every chunk of a table with columns CostStore does not declare, and every
+chunk holding text with a NUL character, where `printf` would stop.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ _NEXT_ROWID_SQL = f"SELECT min(rowid) FROM {TOKEN_EVENTS} WHERE rowid > ?"
 _FORMATS: dict[ColumnType, str] = {"BIGINT": "%s", "VARCHAR": "%Q"}
 _NO_BLOB = frozenset({"text", "null"})
 _INTEGER = frozenset({"integer", "null"})
+_NULL = frozenset({"null"})
 # The timestamps Arrow reads exactly as `parse_timestamp` does (a zone is required by the cast).
 _ISO_WITH_ZONE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
 # Printable ASCII but a quote or backslash: repr() of a str of these is the text in quotes.
@@ -122,6 +123,9 @@ def chunk_sql(
             continue
         checks.append(f"typeof(max({column}))")
         accepted.append(_NO_BLOB)
+        # printf stops at a NUL character: text holding one goes row by row, whole.
+        checks.append(f"typeof(nullif(max(instr({column}, char(0))), 0))")
+        accepted.append(_NULL)
         if not _text_affinity(declared.get(name, "")):
             # Only TEXT affinity turns numbers into text on insert; SQLite's and Python's
             # renderings of a real differ, so a number here goes row by row.

@@ -176,6 +176,26 @@ def test_a_chunk_with_a_value_of_another_type_goes_row_by_row(
     assert typed.rows + len(typed.bad) == 3
 
 
+def test_text_with_a_nul_character_goes_row_by_row_and_is_kept_whole(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    db = create_costs_db(env.home / "costs.db")
+    fill(db, [("r", "a", "turn", "m", f"req-{i}", i, i, "2026-06-01T09:00:00Z") for i in range(3)])
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE token_events SET agent_id = ? WHERE rowid = 2", ("before\x00after",))
+    conn.close()
+    events, chunks, _ = read_all(db)
+    assert [c.text for c in chunks] == [None]  # printf would stop at the NUL
+
+    result = ingest_costs_db(env.settings, env.catalog)
+
+    assert (result.rows, result.quarantined, result.errors) == (3, 0, [])
+    assert sorted(r[0] for r in env.query("SELECT agent_id FROM token_events")) == [
+        "a",
+        "a",
+        "before\x00after",
+    ]
+
+
 def test_a_chunk_longer_than_sqlite_strings_may_be_goes_row_by_row(db: Path) -> None:
     fill(db, [("r", "a", "turn", "m", None, 1, 1, "2026-06-01T09:00:00Z")] * 3)
     conn = sqlite3.connect(db)
