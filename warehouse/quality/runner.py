@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from warehouse.quality.gx_import import import_gx
 from warehouse.quality.results import LINEAGE, SAMPLE_ROWS, CheckResult, plain
 from warehouse.quality.suites import Suite
 
@@ -23,15 +22,10 @@ class SuiteRunner:
 
     def __init__(self, suites: dict[str, Suite], docs_dir: Path | None = None) -> None:
         """Build an ephemeral GX context; `docs_dir` receives GX Data Docs when given."""
-        # GX reads this when imported; analytics must never leave the machine.
-        os.environ["GX_ANALYTICS_ENABLED"] = "false"
-        import great_expectations as gx
+        gx = import_gx()
         from great_expectations.core import ExpectationSuite
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        # Keep GX's own INFO chatter (temporary docs dirs) out of flow logs.
-        for name in ("great_expectations", "great_expectations.data_context.types.base"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         self.suites = suites
         # mode="ephemeral": a gx/ folder in a parent directory must not switch to file mode.
         self.context = gx.get_context(mode="ephemeral")
