@@ -6,7 +6,7 @@ import datetime as dt
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,14 @@ class PendingBatch:
     batch_id: str
     dataset: str
     rows: int
+
+
+@dataclass(frozen=True)
+class ViewCheck:
+    """What a suite that checks a whole view found there: the view's rows and the results."""
+
+    rows: int
+    results: list[CheckResult]
 
 
 def pending_batches(catalog: Catalog) -> list[PendingBatch]:
@@ -108,11 +116,14 @@ def validate_batch(
     runner: SuiteRunner,
     now: dt.datetime | None = None,
     views: duckdb.DuckDBPyConnection | None = None,
+    whole_views: dict[str, ViewCheck] | None = None,
 ) -> BatchOutcome:
     """Validate one batch with every suite it triggers and record the results atomically.
 
     `views` is a session from `open_views` opened after the batch was committed (one is opened
-    here when not given).
+    here when not given). `whole_views` keeps, by suite, what the suites that check a whole
+    view found in `views`, for the next batches that trigger them: the same rows give the
+    same results.
     """
     began = time.monotonic()
     now = now or utcnow()
@@ -125,6 +136,11 @@ def validate_batch(
         db = views or open_views(catalog, lake)
         try:
             for suite in suites:
+                if whole_views is not None and suite.dataset in whole_views:
+                    seen = whole_views[suite.dataset]
+                    rows = seen.rows if suite.dataset == batch.dataset else rows
+                    results += [replace(r, batch_id=batch.batch_id) for r in seen.results]
+                    continue
                 sql, params = batch_sql(lake, suite, batch, files)
                 try:
                     frame = load_frame(db, sql, params)
@@ -135,11 +151,14 @@ def validate_batch(
                     continue
                 if suite.dataset == batch.dataset:
                     rows = len(frame)
-                if len(frame) == 0:
+                found = runner.validate(suite, frame, batch.batch_id, now) if len(frame) else []
+                results += found
+                if suite.whole_view:
+                    if whole_views is not None:
+                        whole_views[suite.dataset] = ViewCheck(len(frame), found)
                     continue
-                results += runner.validate(suite, frame, batch.batch_id, now)
-                span = _batch_days(frame, suite.timestamp_column, files)
-                if span is not None and not suite.whole_view:
+                span = _batch_days(frame, suite.timestamp_column, files) if len(frame) else None
+                if span is not None:
                     volume = volume_check(db, suite, batch.batch_id, span)
                     if volume is not None:
                         results.append(volume)
@@ -173,7 +192,7 @@ def validate_batches(
     directory: Traversable | None = None,
     docs: bool = True,
 ) -> list[BatchOutcome]:
-    """Validate each pending batch in order with one GX context."""
+    """Validate each pending batch in order with one GX context and one view of the lake."""
     pending = list(batches)
     if not pending:
         return []
@@ -181,8 +200,10 @@ def validate_batches(
     views = open_views(catalog, Lake(settings.lake))
     try:
         now = utcnow()
+        whole_views: dict[str, ViewCheck] = {}
         outcomes = [
-            validate_batch(settings, catalog, run_id, b, runner, now, views) for b in pending
+            validate_batch(settings, catalog, run_id, b, runner, now, views, whole_views)
+            for b in pending
         ]
     finally:
         views.close()

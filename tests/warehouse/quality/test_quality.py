@@ -31,6 +31,7 @@ from warehouse.quality import (
     run_cross_checks,
     summarise,
     validate_batch,
+    validate_batches,
 )
 from warehouse.quality.report import write_quality_page
 from warehouse.settings import Settings, load_settings
@@ -415,6 +416,41 @@ def test_cost_mismatch_and_unknown_kanban_status_are_caught(tmp_path, runner):
     assert status.critical and status.unexpected_count == 1
     assert status.sample == [{"status": "archived"}]
     assert {f.dataset for f in report.critical_failures} == {"cross_dataset", "kanban_tasks"}
+
+
+def test_a_whole_view_suite_is_validated_once_a_run_and_recorded_for_every_batch(tmp_path, runner):
+    house = make_lakehouse(tmp_path, ["kanban_db", "marcus_db", "state_files"])
+    kanban = next(house.sample.marcus_root.rglob("kanban.db"))
+    with sqlite3.connect(kanban) as conn:
+        conn.execute("UPDATE tasks SET status = 'archived' WHERE id = (SELECT min(id) FROM tasks)")
+    house.ingest(["kanban_db"])
+    pending = pending_batches(house.catalog)
+    assert {b.dataset for b in pending} == {"state_history"} and len(pending) == 4
+
+    outcomes = validate_batches(house.settings, house.catalog, "run1", pending)
+
+    def found(results: list[CheckResult]) -> list[tuple[Any, ...]]:
+        return [
+            (r.expectation, r.column, r.success, r.observed, r.unexpected_count, r.sample)
+            for r in results
+            if r.dataset == "kanban_tasks"
+        ]
+
+    first = found(outcomes[0].results)
+    assert len(first) == len(load_suites()["kanban_tasks"].document["expectations"])
+    status = ("expect_column_values_to_be_in_set", "status", False)
+    archived = ([{"value": "archived", "count": 1}], 1, [{"status": "archived"}])
+    assert [r[3:] for r in first if r[:3] == status] == [archived]
+    for outcome in outcomes:
+        assert found(outcome.results) == first
+        assert {r.batch_id for r in outcome.results} == {outcome.batch_id}
+    rows = [r for r in house.catalog.quality_rows() if r["dataset"] == "kanban_tasks"]
+    assert sorted(r["batch_id"] for r in rows) == sorted(
+        o.batch_id for o in outcomes for _ in first
+    )
+    # GX ran the suite once: Data Docs hold one validation of it.
+    validations = house.settings.lake / "reports" / "data_docs" / "validations"
+    assert len(list((validations / "kanban_tasks").rglob("*.html"))) == 1
 
 
 def test_costs_db_ahead_of_the_lake_is_compared_up_to_the_committed_cursor(tmp_path, runner):
