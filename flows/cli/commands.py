@@ -181,7 +181,12 @@ def sql(
 
     from warehouse.notebook import LakeSession, QueryFailed
     from warehouse.store.lake import Lake
-    from warehouse.views.analyst_sql import WriteRefused, refuse_out, refuse_writes
+    from warehouse.views.analyst_sql import (
+        WriteRefused,
+        refuse_out,
+        refuse_writes,
+        views_named_in,
+    )
 
     if format is OutputFormat.parquet and out is None:
         raise fail("--format parquet needs --out FILE", 2)
@@ -193,7 +198,8 @@ def sql(
     except WriteRefused as exc:
         raise fail(str(exc)) from None
     # The session's pin keeps every file the views list on disk until the output is written.
-    with LakeSession(settings, "seneca sql", out, include_archive) as session:
+    views = views_named_in(query)
+    with LakeSession(settings, "seneca sql", out, include_archive, views) as session:
         try:
             relation = session.relation(query)
         except QueryFailed as exc:

@@ -15,6 +15,10 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tests.flows.conftest import SAMPLE_END
+from warehouse.settings import load_settings
+from warehouse.store.catalog import Catalog
+from warehouse.store.lake import Lake
+from warehouse.views.build import open_views
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +52,31 @@ def test_sql_answers_from_the_views_without_starting_prefect(ingested, sample_tr
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [{"n": sample_tree.expected_rows["audit_events"]}]
     assert elapsed < 10  # generous: about a second on a quiet machine
+
+
+def test_sql_answers_with_the_views_it_names_as_with_every_view(ingested):
+    settings = load_settings(lake=ingested)
+    catalog = Catalog(settings.resolved_catalog_url)
+    try:
+        with open_views(catalog, Lake(ingested)) as db:
+            kanban = db.execute("SELECT count(*), count(DISTINCT status) FROM kanban_tasks")
+            expected = kanban.fetchall()[0]
+            views = {
+                r[0]
+                for r in db.execute(
+                    "SELECT view_name FROM duckdb_views() WHERE NOT internal"
+                ).fetchall()
+            }
+    finally:
+        catalog.dispose()
+
+    named = "SELECT count(*) AS n, count(DISTINCT status) AS s FROM kanban_tasks"
+    done = run_cli("sql", "--lake", str(ingested), "--format", "json", named)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [{"n": expected[0], "s": expected[1]}]
+    listed = run_cli("sql", "--lake", str(ingested), "--format", "json", "SHOW TABLES")
+    assert listed.returncode == 0, listed.stderr
+    assert {row["name"] for row in json.loads(listed.stdout)} == views
 
 
 def test_sql_csv_and_parquet_outputs(ingested, sample_tree, tmp_path):
@@ -343,6 +372,10 @@ def test_a_failing_ingest_prints_exactly_its_one_error_line(tmp_path):
 FAST_RUN = """
 import sys
 from flows.cli import app
+from warehouse.settings import load_settings
+from warehouse.store.catalog import Catalog
+from warehouse.store.lake import Lake
+from warehouse.views.build import open_views
 for command in ("ingest", "run"):
     try:
         app([command, *sys.argv[1:]])

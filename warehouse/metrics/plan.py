@@ -87,7 +87,8 @@ def plan_refresh(
         for h, name in hours:
             plan.hours[h].add(name)
         if mark.dataset not in skipped:
-            plan.marks[min([day_of(hour)] + [day_of(h) for h, _ in hours])].append(mark)
+            # The oldest day is the oldest hour's: one conversion, not one per hour found.
+            plan.marks[day_of(min([hour, *(h for h, _ in hours)]))].append(mark)
     commit_metrics = {m.name for m in metrics if m.clock == "commit"}
     if commit_metrics:
         for moment in commit_times:

@@ -52,7 +52,7 @@ from warehouse.store.commit import (
 from warehouse.store.lake import Lake, new_batch_id
 from warehouse.store.objects import register_stores
 from warehouse.store.write import Target, copy_to_parquet, make_durable
-from warehouse.views.build import VIEW_BUILDERS
+from warehouse.views.build import VIEW_BUILDERS, with_dependencies, words_in
 from warehouse.views.live import LiveFiles, live_files
 from warehouse.views.rollups import (
     DAILY,
@@ -201,23 +201,35 @@ def remove_rollup_orphans(catalog: Catalog, lake: Lake) -> list[str]:
 
 
 def create_views(
-    db: duckdb.DuckDBPyConnection, catalog: Catalog, lake: Lake, live: LiveFiles
+    db: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    lake: Lake,
+    live: LiveFiles,
+    metrics: Sequence[Metric] = METRICS,
 ) -> None:
-    """Every view of the query layer over `live` that can be built.
+    """The views of the query layer over `live` that `metrics` read, where they can be built.
 
     A view whose inputs do not exist yet is left out: its metrics report a missing source.
     """
     register_stores(db, live.paths)
+    statements = []
     for build in VIEW_BUILDERS:
         try:
-            statements = build(catalog, lake, live)
+            statements += build(catalog, lake, live)
         except Exception:  # noqa: BLE001 - another part's views must not stop the rollups
             continue
-        for statement in statements:
-            try:
-                db.execute(statement)
-            except duckdb.Error:
-                continue
+    for statement in with_dependencies(statements, read_by(metrics)):
+        try:
+            db.execute(statement)
+        except duckdb.Error:
+            continue
+
+
+def read_by(metrics: Sequence[Metric]) -> set[str]:
+    """Every name the metrics' sources, events and lookups may read a view or macro by."""
+    sql = [metric_events_sql(m) for m in metrics]
+    sql += [lookup for m in metrics for lookup in m.lookups.values()]
+    return {m.source for m in metrics} | words_in("\n".join(sql))
 
 
 def _lookups(
@@ -234,7 +246,7 @@ def _lookups(
     db = duckdb.connect()
     try:
         db.execute("SET TimeZone = 'UTC'")
-        create_views(db, catalog, lake, live_files(catalog))
+        create_views(db, catalog, lake, live_files(catalog), metrics)
         found, failed, errors = looked_up_hours(db, marks, metrics)
     finally:
         db.close()
@@ -384,7 +396,7 @@ class RollupBatch:
             },
             live.quarantine,
         )
-        create_views(self.db, self.catalog, self.lake, narrowed)
+        create_views(self.db, self.catalog, self.lake, narrowed, self.metrics)
 
     def _relations(self) -> set[str]:
         rows = self.db.execute(

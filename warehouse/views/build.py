@@ -95,6 +95,31 @@ VIEW_BUILDERS: list[ViewBuilder] = [
 
 
 _CREATED_NAME = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:VIEW|MACRO)\s+\"?(\w+)", re.I)
+_WORD = re.compile(r"\w+")
+
+
+def words_in(text: str) -> set[str]:
+    """The words of `text`, lower-cased: every name it may refer to a view or macro by."""
+    return {word.lower() for word in _WORD.findall(text)}
+
+
+def with_dependencies(statements: Sequence[str], names: Collection[str]) -> list[str]:
+    """The statements creating `names` and, in turn, whatever those refer to, in their order.
+
+    A statement refers to a view or macro that it names anywhere in its text: a name in a
+    comment or a string keeps one statement more than needed, never one less.
+    """
+    created = {}
+    for statement in statements:
+        if name := _CREATED_NAME.match(statement):
+            created[name[1].lower()] = statement
+    wanted = {n.lower() for n in names} & created.keys()
+    todo = list(wanted)
+    while todo:
+        refers = words_in(created[todo.pop()]) & created.keys()
+        todo += refers - wanted
+        wanted |= refers
+    return [s for s in statements if (name := _CREATED_NAME.match(s)) and name[1].lower() in wanted]
 
 
 def view_statements(
@@ -106,13 +131,14 @@ def view_statements(
     """Every CREATE VIEW / CREATE MACRO statement of the query layer, from the catalog.
 
     `live` is the catalog's live files when the caller read them already (to scan the same ones);
-    `only` keeps the views and macros of these names (a reader that needs a few, sooner).
+    `only` keeps the views and macros of these names and those they refer to (a reader that
+    needs a few, sooner).
     """
     live = live if live is not None else live_files(catalog)
     statements = [statement for build in VIEW_BUILDERS for statement in build(catalog, lake, live)]
     if only is None:
         return statements
-    return [s for s in statements if (name := _CREATED_NAME.match(s)) and name[1] in only]
+    return with_dependencies(statements, only)
 
 
 def open_views(

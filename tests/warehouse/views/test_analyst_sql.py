@@ -10,7 +10,13 @@ import pytest
 
 from warehouse.sources.typing_sql import literal
 from warehouse.store.lake import Lake
-from warehouse.views.analyst_sql import WriteRefused, lock_session, refuse_out, refuse_writes
+from warehouse.views.analyst_sql import (
+    WriteRefused,
+    lock_session,
+    refuse_out,
+    refuse_writes,
+    views_named_in,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -88,6 +94,42 @@ def test_reads_pass(query):
 def test_writes_are_refused(query, kind, tmp_path: Path):
     with pytest.raises(WriteRefused, match=rf"read-only: {kind} is not run here"):
         refuse_writes(query.format(dir=tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("SELECT count(*) FROM audit_events", {"audit_events"}),
+        ('FROM "Kanban_Tasks" k JOIN runs USING (id)', {"kanban_tasks", "runs"}),
+        ("SELECT * FROM metrics_daily_tz('Asia/Kolkata')", {"metrics_daily_tz", "asia"}),
+        ("SUMMARIZE token_events", {"token_events"}),
+    ],
+)
+def test_a_query_gets_the_views_it_names(query, named):
+    found = views_named_in(query)
+    assert found is not None and named <= found
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SHOW TABLES",
+        "show all tables",
+        "DESCRIBE",
+        "PRAGMA show_tables",
+        "SELECT * FROM pragma_table_info('audit_events')",
+        "SELECT view_name FROM duckdb_views()",
+        "SELECT function_name FROM duckdb_functions()",
+        "SELECT table_name FROM information_schema.tables",
+        "SELECT * FROM pg_catalog.pg_class",
+        "SELECT * FROM sqlite_master",
+        "SELECT * FROM query_table('audit_' || 'events')",
+        "SELECT * FROM query('SELECT 1')",
+        "SET VARIABLE v = 'runs'; SELECT * FROM query_table(getvariable('v'))",
+    ],
+)
+def test_a_query_that_lists_or_builds_names_gets_every_view(query):
+    assert views_named_in(query) is None
 
 
 def test_unparseable_sql_is_a_duckdb_error():

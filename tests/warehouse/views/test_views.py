@@ -8,7 +8,7 @@ import pytest
 
 from tests.warehouse.marcus_tree import AUDIT, Env
 from warehouse.store.lake import Lake
-from warehouse.views.build import write_views_db
+from warehouse.views.build import with_dependencies, write_views_db
 
 pytestmark = pytest.mark.integration
 
@@ -69,3 +69,17 @@ def test_views_db_is_rewritten_only_when_its_views_change(env: Env):
         ".seneca.duckdb.sha256",
         "seneca.duckdb",
     ]
+
+
+def test_only_the_views_named_and_those_they_refer_to_are_kept_in_order():
+    statements = [
+        "CREATE VIEW a AS SELECT 1 AS x",
+        "CREATE VIEW b AS SELECT * FROM a",
+        'CREATE MACRO c(n) AS TABLE SELECT * FROM "B" WHERE x = n',
+        "CREATE VIEW d AS SELECT 2 AS x",
+        "CREATE VIEW e AS SELECT * FROM d, c(1)",
+    ]
+    assert with_dependencies(statements, ["C"]) == statements[:3]
+    assert with_dependencies(statements, ["d", "a"]) == [statements[0], statements[3]]
+    assert with_dependencies(statements, ["e"]) == statements
+    assert with_dependencies(statements, ["nothing", "select"]) == []
