@@ -186,7 +186,9 @@ def rollup_views(catalog: Catalog, lake: Lake, live: LiveFiles) -> list[str]:
     )
     statements.append(_METRIC_SERIES.format(merged=rollup_from_rollups_sql(_SERIES_ROWS, "bucket")))
     statements.append(lake_files_sql(catalog))
-    statements.append(_DAILY_TZ.format(columns=_VIEW_COLUMNS, rows=_daily_tz_rows()))
+    statements.append(
+        _DAILY_TZ.format(ctes=_daily_tz_ctes(), columns=_VIEW_COLUMNS, rows=_daily_tz_rows())
+    )
     return statements
 
 
@@ -199,29 +201,34 @@ def _local_day(ts: str) -> str:
 # hour holding local midnight is split between two days. Those hours are taken from the raw
 # events instead (the same metric SQL, exclusions and histograms as the refresh), all others from
 # the hourly rollups. The join on `split` is empty for whole-hour zones, so no raw file is read.
+# Each relation is a CTE named once: the rollup SQL reads its input twice, and inlined, the
+# events' SQL would be written out four times, for DuckDB to parse at every session start.
 _DAILY_TZ = """CREATE MACRO metrics_daily_tz(zone) AS TABLE
+WITH {ctes}
 SELECT {columns} FROM ({rows})"""
 
 
 _MERGED = "bucket, metric, tags, count, excluded, sum, min, max, hist"
 
 
-def _daily_tz_rows() -> str:
+def _daily_tz_ctes() -> str:
     split = (
         "SELECT DISTINCT bucket FROM metrics_hourly WHERE CAST(timezone(zone, bucket) AS DATE) "
         "<> CAST(timezone(zone, bucket + INTERVAL 1 HOUR - INTERVAL 1 MICROSECOND) AS DATE)"
     )
     events = " UNION ALL ".join(
         f"SELECT e.* FROM ({metric_events_sql(m)}) e "
-        f"JOIN ({split}) s ON date_trunc('hour', e.timestamp) = s.bucket"
+        f"JOIN split s ON date_trunc('hour', e.timestamp) = s.bucket"
         for m in METRICS
     )
-    raw = (
-        f"(SELECT {_local_day('timestamp')} AS bucket, name AS metric, tags, value FROM ({events}))"
-    )
-    whole = f"SELECT {_MERGED} FROM metrics_hourly WHERE bucket NOT IN ({split})"
-    pieces = f"SELECT {_MERGED} FROM ({rollup_from_events_sql(raw)})"
-    return rollup_from_rollups_sql(f"({whole} UNION ALL {pieces})", _local_day("bucket"))
+    raw = f"SELECT {_local_day('timestamp')} AS bucket, name AS metric, tags, value FROM ({events})"
+    whole = f"SELECT {_MERGED} FROM metrics_hourly WHERE bucket NOT IN (SELECT bucket FROM split)"
+    pieces = f"SELECT {_MERGED} FROM ({rollup_from_events_sql('split_raw')})"
+    return f"split AS ({split}), split_raw AS ({raw}), local_hours AS ({whole} UNION ALL {pieces})"
+
+
+def _daily_tz_rows() -> str:
+    return rollup_from_rollups_sql("local_hours", _local_day("bucket"))
 
 
 _LAKE_FILE_COLUMNS = {
