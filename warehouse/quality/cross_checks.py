@@ -28,7 +28,7 @@ from warehouse.sources.costs_db import TOKEN_EVENTS, committed_rowid
 from warehouse.sources.sqlite import read_snapshot
 from warehouse.store.catalog import Catalog, SourceState
 from warehouse.store.lake import Lake
-from warehouse.views.build import open_views
+from warehouse.views.build import open_views, words_in
 
 # What Marcus's own CostStore waits for a lock; a check reading its views waits as long.
 EXTERNAL_BUSY_SECONDS = 5.0
@@ -181,7 +181,8 @@ def cross_dataset_checks(
     checks, external = load_cross_checks(directory)
     if not checks:
         return []
-    db = open_views(catalog, Lake(settings.lake))
+    named = words_in("\n".join(check.sql for check in checks))
+    db = open_views(catalog, Lake(settings.lake), only=named)
     try:
         problems = register_external_tables(db, settings, external, catalog)
         results = run_cross_checks(db, checks, problems)
