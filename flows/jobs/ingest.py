@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flows.jobs.recorded import recorded
 from tasks.collect import collect_retired_files
-from tasks.ingest import ingest_dataset, refresh_views_after_ingest
+from tasks.ingest import ingest_dataset, refresh_views_as_result
 from tasks.step import each, in_prefect_run, step_logger
 from warehouse.ingest.registry import ingest_unit_names
 from warehouse.runs.summary import ingest_outcome
@@ -28,7 +28,7 @@ def ingest(
     """
     settings = settings or load_settings()
     results = ingest_all(settings, datasets or ingest_unit_names())
-    views = refresh_views_after_ingest(settings)
+    views = refresh_views_as_result(settings)
     collect_retired_files(settings)
     return results if views.ok else [*results, views]
 

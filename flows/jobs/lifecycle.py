@@ -9,6 +9,7 @@ from flows.jobs.recorded import recorded, run_job
 from flows.jobs.retention import retention
 from flows.jobs.rollup import rollup
 from tasks.backup import due_backup
+from tasks.ingest import VIEWS, refresh_views_as_result, views_refreshed_after
 from tasks.retention import retention_is_due
 from tasks.step import step_logger
 from warehouse.runs.summary import LifecycleSummary, lifecycle_outcome
@@ -23,21 +24,24 @@ def lifecycle(settings: Settings | None = None) -> LifecycleSummary:
     failed ingest, on what was committed; the run fails at the end, naming every step that
     failed. Retention runs when no retention run completed within the last day (by the
     settings' time), after the rollups, so the hours they cleaned may leave hot in the same
-    run. A backup of the kind that is due follows, when a backup repository is configured. In
-    a Prefect run each step is a subflow.
+    run. <lake>/seneca.duckdb is refreshed once, after them (see `views_refreshed_after`). A
+    backup of the kind that is due follows, when a backup repository is configured. In a
+    Prefect run each step is a subflow.
 
     Args:
         settings: Lake settings; default: the worker's SENECA_* variables and seneca.toml.
 
     """
     settings = settings or load_settings()
-    steps = [run_job(step, settings=settings) for step in (ingest, quality, rollup)]
+    with views_refreshed_after():
+        steps = [run_job(step, settings=settings) for step in (ingest, quality, rollup)]
     if retention_is_due(settings):
         steps.append(run_job(retention, settings=settings))
+    views = refresh_views_as_result(settings)  # a no-op when retention wrote them
     kind = due_backup(settings)  # with a backup repository configured, the kind that is due
     if kind is not None:
         steps.append(run_job(backup, settings=settings, kind=kind))
-    summary = LifecycleSummary(steps)
+    summary = LifecycleSummary(steps, [f"{VIEWS}: {error}" for error in views.errors])
     log_steps(summary)
     return summary
 

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -411,6 +412,47 @@ def test_commands_without_a_prefect_server_run_their_steps_without_prefect(inges
     ]
     status = run_cli("status", "--lake", str(ingested))
     assert "lifecycle" in status.stdout
+
+
+def test_the_main_job_leaves_seneca_duckdb_showing_what_every_step_wrote(tmp_path):
+    from marcus_sample import write_sample
+
+    sample = write_sample(tmp_path / "sample", days=3, scale=0.1)
+    lake = tmp_path / "lake"
+    where = ["--marcus-root", str(sample.marcus_root), "--marcus-home", str(sample.marcus_home)]
+    run = ["run", *where, "--lake", str(lake), "--now", SAMPLE_END]
+    assert CliRunner().invoke(app, run).exit_code == 0
+    record = {
+        "timestamp": "2026-06-03T21:00:00+00:00",
+        "event_type": "tool_call",
+        "client_id": "agent_otter_4",
+        "client_type": "agent",
+        "tool_name": "ping",
+        "success": True,
+        "details": {"arguments": {}, "result": None, "duration_ms": 1.5},
+        "context": {},
+    }
+    with (sample.marcus_root / "data/audit_logs/audit_20260603.jsonl").open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    # Retention ran within the day: the second run's steps leave the file to its last refresh.
+    done = CliRunner().invoke(app, run)
+    assert done.exit_code == 0, done.output
+    assert "retention" not in done.output
+
+    counts = (
+        "SELECT (SELECT count(*) FROM audit_events), (SELECT count(*) FROM quality_results), "
+        "(SELECT sum(count) FROM metrics_hourly_total WHERE metric = 'tool_calls')"
+    )
+    settings = load_settings(lake=lake)
+    catalog = Catalog(settings.resolved_catalog_url)
+    try:
+        with open_views(catalog, Lake(lake)) as db:
+            expected = db.execute(counts).fetchall()
+    finally:
+        catalog.dispose()
+    with duckdb.connect(str(lake / "seneca.duckdb"), read_only=True) as db:
+        assert db.execute(counts).fetchall() == expected
+    assert expected[0][0] == sample.expected_rows["audit_events"] + 1
 
 
 def ingest_on_local_api(

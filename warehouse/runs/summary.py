@@ -57,14 +57,15 @@ class BackfillRun:
 
 @dataclass(frozen=True)
 class LifecycleSummary:
-    """Every step (subflow) of a lifecycle run, in order."""
+    """Every step (subflow) of a lifecycle run, in order, and what failed between them."""
 
     steps: list[RunOutcome]
+    problems: list[str] = field(default_factory=list)  # outside the steps: the views refresh
 
     @property
     def ok(self) -> bool:
-        """Whether every step completed."""
-        return all(s.ok for s in self.steps)
+        """Whether every step completed, and nothing else failed."""
+        return all(s.ok for s in self.steps) and not self.problems
 
     def step(self, name: str) -> RunOutcome | None:
         """The outcome of one step by flow name."""
@@ -83,7 +84,7 @@ class LifecycleSummary:
     def failure_message(self) -> str:
         """The failed steps and their messages, for the run's final state."""
         failed = [f"{s.flow}: {s.message}" for s in self.steps if not s.ok]
-        return "lifecycle failed: " + "; ".join(failed)
+        return "lifecycle failed: " + "; ".join(failed + self.problems)
 
 
 def ingest_error_lines(results: list[DatasetResult]) -> list[str]:
@@ -168,6 +169,7 @@ def lifecycle_outcome(flow: str, summary: LifecycleSummary) -> RunOutcome:
             problems += [f"rollup: {error}" for error in step.result.errors]
         else:
             problems.append(f"{step.flow}: {step.message}")
+    problems += summary.problems
     return RunOutcome(flow, summary, tuple(problems), summary.failure_message(), recorded)
 
 

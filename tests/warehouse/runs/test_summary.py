@@ -78,6 +78,18 @@ def test_a_lifecycle_lists_each_step_and_fails_naming_the_failed_ones():
     assert summary.lines()[2] == "rollup: RuntimeError — FAILED: rollup crashed"
 
 
+def test_a_lifecycle_whose_steps_completed_fails_on_a_problem_after_them():
+    steps = [RunOutcome("ingest", []), RunOutcome("quality", None)]
+    summary = LifecycleSummary(steps, ["views: /lake/seneca.duckdb: No space left on device"])
+    outcome = lifecycle_outcome("lifecycle", summary)
+    assert not summary.ok
+    assert outcome.problems == ("views: /lake/seneca.duckdb: No space left on device",)
+    assert outcome.message == (
+        "lifecycle failed: views: /lake/seneca.duckdb: No space left on device"
+    )
+    assert lifecycle_outcome("lifecycle", LifecycleSummary(steps)).ok
+
+
 def test_an_expected_error_is_its_own_one_line_problem():
     outcome = refused_outcome("backfill", SourceError("/x", "unreadable"))
     assert outcome.problems == ("/x: unreadable",)
