@@ -15,7 +15,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 NOW_PARAMETER = "now_plus_tolerance"
-RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
+# What every result records: counts, and the first failing values, their counts and rows.
+SUMMARY = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
+# The same but the failing values' counts and rows: a third less of GX's time per expectation.
+BASIC = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_ROWS}
+# What SUMMARY adds to BASIC's result of an expectation on column values (a map expectation).
+SUMMARY_ONLY = ("partial_unexpected_counts", "partial_unexpected_index_list")
 
 
 class SuiteRunner:
@@ -67,14 +72,40 @@ class SuiteRunner:
     def validate(
         self, suite: Suite, frame: pd.DataFrame, batch_id: str | None, now: dt.datetime
     ) -> list[CheckResult]:
-        """Run `suite` over `frame`; failing rows are sampled with their `_source`/`_offset`."""
+        """Run `suite` over `frame`; failing rows are sampled with their `_source`/`_offset`.
+
+        The results are those of a SUMMARY run. The suite runs with BASIC first: where no row
+        failed a map expectation, SUMMARY would only add empty lists of failing values and
+        rows, so those are added here. A suite in which any expectation found a failing row
+        (or is not a map expectation, or raised) runs again with SUMMARY; the Data Docs keep
+        both runs.
+        """
+        results = self.run_suite(suite, frame, now, BASIC)
+        if all(_no_row_failed(r) for r in results):
+            for result in results:
+                result.result.update({key: [] for key in SUMMARY_ONLY})
+        else:
+            results = self.run_suite(suite, frame, now, SUMMARY)
+        return [_check_result(suite, r, frame, batch_id) for r in results]
+
+    def run_suite(
+        self, suite: Suite, frame: pd.DataFrame, now: dt.datetime, result_format: dict[str, Any]
+    ) -> list[Any]:
+        """GX's result of each expectation of `suite` over `frame` (kept for the Data Docs)."""
         tolerance = dt.timedelta(seconds=float(suite.options.get("future_tolerance_seconds", 600)))
         validation = self.definitions[suite.dataset].run(
             batch_parameters={"dataframe": frame},
             expectation_parameters={NOW_PARAMETER: now + tolerance},
-            result_format=RESULT_FORMAT,
+            result_format=result_format,
         )
-        return [_check_result(suite, r, frame, batch_id) for r in validation.results]
+        return list(validation.results)
+
+
+def _no_row_failed(result: Any) -> bool:
+    """Whether a BASIC result is of a map expectation that ran and found no failing row."""
+    body = result.result or {}
+    raised = (result.exception_info or {}).get("raised_exception")
+    return not raised and "partial_unexpected_list" in body and body.get("unexpected_count") == 0
 
 
 def _check_result(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import socket
@@ -23,9 +24,11 @@ from warehouse.quality import (
     QualityConfigError,
     QualityReport,
     SuiteRunner,
+    batch_sql,
     cross_dataset_checks,
     export_results,
     load_cross_checks,
+    load_frame,
     load_suites,
     pending_batches,
     run_cross_checks,
@@ -34,6 +37,7 @@ from warehouse.quality import (
     validate_batches,
 )
 from warehouse.quality.report import write_quality_page
+from warehouse.quality.runner import SUMMARY, _check_result
 from warehouse.settings import Settings, load_settings
 from warehouse.store.catalog import Catalog
 from warehouse.store.lake import Lake
@@ -418,6 +422,39 @@ def test_cost_mismatch_and_unknown_kanban_status_are_caught(tmp_path, runner):
     assert {f.dataset for f in report.critical_failures} == {"cross_dataset", "kanban_tasks"}
 
 
+def test_results_are_a_summary_runs_whether_rows_failed_or_not(tmp_path, runner):
+    house = make_lakehouse(tmp_path, ["audit_events", "kanban_db", "marcus_db", "state_files"])
+    call = {
+        "event_type": "tool_call",
+        "client_id": "agent_otter_4",
+        "client_type": "agent",
+        "success": True,
+        "context": {},
+    }
+    audit = house.sample.marcus_root / "data/audit_logs/audit_20260603.jsonl"
+    for n, (tool, duration) in enumerate([("ping", -5.0), (None, 3.5), ("ping", -1.0)]):
+        record = {"timestamp": f"2026-06-03T20:00:0{n}+00:00", "tool_name": tool}
+        append_line(audit, call | record | {"details": {"duration_ms": duration}})
+    house.ingest(["audit_events"])
+    lake = Lake(house.settings.lake)
+    views = open_views(house.catalog, lake)
+    now = dt.datetime.now(dt.UTC)
+    checked = {True: 0, False: 0}
+    try:
+        for batch in pending_batches(house.catalog):
+            files = house.catalog.batch_files(batch.batch_id)
+            for suite in (s for s in runner.suites.values() if batch.dataset in s.validate_on):
+                frame = load_frame(views, *batch_sql(lake, suite, batch, files))
+                found = runner.validate(suite, frame, batch.batch_id, now)
+                summary = runner.run_suite(suite, frame, now, SUMMARY)
+                assert found == [_check_result(suite, r, frame, batch.batch_id) for r in summary]
+                checked[all(r.success for r in found)] += 1
+    finally:
+        views.close()
+    # Suites that passed (BASIC alone) and one that found failing rows (run again).
+    assert checked[True] >= 4 and checked[False] == 1
+
+
 def test_a_whole_view_suite_is_validated_once_a_run_and_recorded_for_every_batch(tmp_path, runner):
     house = make_lakehouse(tmp_path, ["kanban_db", "marcus_db", "state_files"])
     kanban = next(house.sample.marcus_root.rglob("kanban.db"))
@@ -448,9 +485,10 @@ def test_a_whole_view_suite_is_validated_once_a_run_and_recorded_for_every_batch
     assert sorted(r["batch_id"] for r in rows) == sorted(
         o.batch_id for o in outcomes for _ in first
     )
-    # GX ran the suite once: Data Docs hold one validation of it.
+    # GX validated the view once for the four batches (with BASIC, then SUMMARY for the row
+    # that failed): Data Docs hold those two validations of it.
     validations = house.settings.lake / "reports" / "data_docs" / "validations"
-    assert len(list((validations / "kanban_tasks").rglob("*.html"))) == 1
+    assert len(list((validations / "kanban_tasks").rglob("*.html"))) == 2
 
 
 def test_costs_db_ahead_of_the_lake_is_compared_up_to_the_committed_cursor(tmp_path, runner):
