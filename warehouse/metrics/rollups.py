@@ -38,7 +38,7 @@ from warehouse.metrics.histogram import (
 from warehouse.metrics.plan import Plan, day_of, keep_sealed, looked_up_hours, plan_refresh
 from warehouse.settings import Settings
 from warehouse.sources.datasets import STREAMS
-from warehouse.sources.typing_sql import literal
+from warehouse.sources.typing_sql import insert_rows, literal
 from warehouse.store.catalog import BatchCommit, Catalog, DirtyMark, FileRecord, utcnow
 from warehouse.store.collect import collect_retired
 from warehouse.store.commit import (
@@ -305,8 +305,7 @@ class RollupBatch:
         failed = self._hourly_events(todo, days)  # failed, or dirty but without a source view
         replaced = [(hour, name) for hour, name in todo if name not in failed]
         self.db.execute("CREATE TEMP TABLE replaced (bucket TIMESTAMPTZ, metric VARCHAR)")
-        if replaced:
-            self.db.executemany("INSERT INTO replaced VALUES (?, ?)", replaced)
+        insert_rows(self.db, "replaced", ("TIMESTAMPTZ", "VARCHAR"), replaced)
         tags = tags_from_key_sql(self.metrics, "metric", "tags")
         self.db.execute(
             f"""CREATE TEMP TABLE fresh_hourly AS
@@ -417,8 +416,7 @@ class RollupBatch:
             "k INTEGER, c BIGINT, s DECIMAL(38, 12), lo DOUBLE, hi DOUBLE, x BIGINT)"
         )
         self.db.execute("CREATE TEMP TABLE todo (hour TIMESTAMPTZ, metric VARCHAR)")
-        if todo:
-            self.db.executemany("INSERT INTO todo VALUES (?, ?)", todo)
+        insert_rows(self.db, "todo", ("TIMESTAMPTZ", "VARCHAR"), todo)
         wanted = {name for _, name in todo}
         relations = self._relations()
         lo, hi = min(days), max(days) + dt.timedelta(days=1)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
 import pyarrow as pa
 
 from warehouse.sources.datasets import ARROW_TYPES, Column, StreamDataset
@@ -28,6 +32,20 @@ def quote(identifier: str) -> str:
 def literal(text: str) -> str:
     """A DuckDB string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def insert_rows(
+    db: duckdb.DuckDBPyConnection, table: str, types: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert `rows` into `table` in one statement: a list per column, of DuckDB `types`.
+
+    `executemany` runs the INSERT once per row: a third of a second per thousand rows.
+    """
+    if not rows:
+        return
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    select = ", ".join(f"unnest(CAST(? AS {t}[]))" for t in types)
+    db.execute(f"INSERT INTO {table} SELECT {select}", columns)
 
 
 def arrow_schema(dataset: StreamDataset) -> pa.Schema:
