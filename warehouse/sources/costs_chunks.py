@@ -3,16 +3,17 @@
 Fetching rows through the driver costs a Python object per value, about a second per 200,000
 events of 28 columns: more than the rest of a first read together. Here one aggregate query per
 chunk of rowids renders the rows as one CSV text inside SQLite (`printf`; text quoted by `%Q`, so
-any character survives) and checks, in the same scan, that every value has its column's type:
-`sum()` of an integer column stays an integer only when every value is one (a text, real or blob
-makes it real), `max()` of a text column is a blob when any value is, and `min()` is a number
-when any value is. The query is one more statement of the run's one read transaction, and the
+any character but NUL survives) and checks, in the same scan, that every value has its column's
+type: `sum()` of an integer column stays an integer only when every value is one (a text, real or
+blob makes it real), `max()` of a text column is a blob when any value is, and `min()` is a
+number when any value is. The query is one more statement of the run's one read transaction, and the
 driver releases the GIL while SQLite computes it, so the caller types and writes the previous
 chunk meanwhile.
 
 A chunk that fails a check is read row by row (`type_events`), which finds and explains each
 wrong value; so is every chunk of a table with columns CostStore does not declare, and every
-chunk holding text with a NUL character, where `printf` would stop.
+chunk whose text Arrow reads back shorter than SQLite stores it: a text holding a NUL character,
+where `printf` stops.
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ _NEXT_ROWID_SQL = f"SELECT min(rowid) FROM {TOKEN_EVENTS} WHERE rowid > ?"
 _FORMATS: dict[ColumnType, str] = {"BIGINT": "%s", "VARCHAR": "%Q"}
 _NO_BLOB = frozenset({"text", "null"})
 _INTEGER = frozenset({"integer", "null"})
-_NULL = frozenset({"null"})
 # The timestamps Arrow reads exactly as `parse_timestamp` does (a zone is required by the cast).
 _ISO_WITH_ZONE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
 # Printable ASCII but a quote or backslash: repr() of a str of these is the text in quotes.
@@ -92,6 +92,7 @@ class Chunk:
     high: int
     rows: int | None  # None: not counted
     text: bytes | None  # None: read them row by row
+    text_bytes: int = 0  # bytes of the rows' text values as SQLite stores them
 
 
 def event_chunks(cursor: sqlite3.Cursor) -> EventChunks:
@@ -123,9 +124,6 @@ def chunk_sql(
             continue
         checks.append(f"typeof(max({column}))")
         accepted.append(_NO_BLOB)
-        # printf stops at a NUL character: text holding one goes row by row, whole.
-        checks.append(f"typeof(nullif(max(instr({column}, char(0))), 0))")
-        accepted.append(_NULL)
         if not _text_affinity(declared.get(name, "")):
             # Only TEXT affinity turns numbers into text on insert; SQLite's and Python's
             # renderings of a real differ, so a number here goes row by row.
@@ -133,8 +131,13 @@ def chunk_sql(
             accepted.append(_NO_BLOB)
     fmt = ",".join(["%s", *(_FORMATS[kinds[n]] for n in names)])
     values = ", ".join(["rowid", *map(quote, names)])
+    # printf stops at a NUL character: the text's bytes as stored, to compare with what Arrow
+    # reads back (one total: an instr per column costs SQLite twice as much).
+    text_bytes = " + ".join(
+        f"coalesce(length(CAST({quote(n)} AS BLOB)), 0)" for n in names if kinds[n] == "VARCHAR"
+    )
     sql = (
-        f"SELECT count(*), {', '.join(checks)}, "
+        f"SELECT count(*), {', '.join(checks)}, total({text_bytes or '0'}), "
         f"CAST(group_concat(printf('{fmt}', {values}), char(10)) AS BLOB) "
         f"FROM {TOKEN_EVENTS} WHERE rowid > ? AND rowid <= ?"
     )
@@ -186,7 +189,7 @@ def read_chunk(cursor: sqlite3.Cursor, events: EventChunks, low: int, high: int)
     if events.sql is None:
         return Chunk(low, high, None, None)
     try:
-        count, *found, text = cursor.execute(events.sql, (low, high)).fetchone()
+        count, *found, text_bytes, text = cursor.execute(events.sql, (low, high)).fetchone()
     except (sqlite3.OperationalError, sqlite3.DataError) as exc:
         # A sum past 64 bits (integers all the same), or a chunk's text longer than SQLite
         # allows (long texts): row by row reads them.
@@ -194,7 +197,9 @@ def read_chunk(cursor: sqlite3.Cursor, events: EventChunks, low: int, high: int)
             raise
         return Chunk(low, high, None, None)
     clean = all(kind in ok for kind, ok in zip(found, events.accepted, strict=True))
-    return Chunk(low, high, int(count), bytes(text) if clean and text is not None else None)
+    if not clean or text is None:
+        return Chunk(low, high, int(count), None)
+    return Chunk(low, high, int(count), bytes(text), int(text_bytes))
 
 
 def chunk_table(events: EventChunks, chunk: Chunk) -> pa.Table | None:
@@ -221,7 +226,22 @@ def chunk_table(events: EventChunks, chunk: Chunk) -> pa.Table | None:
         return None  # text that is not UTF-8: the driver's own error says which
     if table.num_rows != chunk.rows:
         return None
-    return table.combine_chunks()
+    table = table.combine_chunks()
+    if _text_bytes(table) != chunk.text_bytes:
+        return None  # a text was cut at a NUL character: row by row keeps it whole
+    return table
+
+
+def _text_bytes(table: pa.Table) -> int:
+    """Bytes of the table's string values, from their offsets (a NULL holds none)."""
+    total = 0
+    for column in table.columns:
+        if not pa.types.is_string(column.type):
+            continue
+        for values in column.chunks:
+            offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)
+            total += int(offsets[values.offset + len(values)]) - int(offsets[values.offset])
+    return total
 
 
 @dataclass

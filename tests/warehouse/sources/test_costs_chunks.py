@@ -184,7 +184,9 @@ def test_text_with_a_nul_character_goes_row_by_row_and_is_kept_whole(tmp_path: P
         conn.execute("UPDATE token_events SET agent_id = ? WHERE rowid = 2", ("before\x00after",))
     conn.close()
     events, chunks, _ = read_all(db)
-    assert [c.text for c in chunks] == [None]  # printf would stop at the NUL
+    assert len(chunks) == 1 and chunks[0].text is not None
+    assert b"before'" in chunks[0].text  # printf stopped at the NUL ...
+    assert chunk_table(events, chunks[0]) is None  # ... so the chunk goes row by row
 
     result = ingest_costs_db(env.settings, env.catalog)
 
