@@ -29,6 +29,7 @@ from warehouse.sources.jsonl import (
     stream_name,
 )
 from warehouse.sources.lines import FLAG_OK, LINE_SCHEMA, LineBlock, Segment, line_block
+from warehouse.sources.timestamps import EPOCH, MICROS_PER_DAY, MICROS_PER_HOUR
 from warehouse.sources.typing_sql import literal, quote, typing_sql
 from warehouse.store.catalog import Catalog
 from warehouse.store.commit import (
@@ -160,9 +161,6 @@ def _read_files(plans: list[ReadPlan], writer: BatchWriter, result: DatasetResul
 
 
 WORKERS = 2  # blocks typed and written at once, besides the one being read
-HOUR_US = 3_600_000_000
-DAY_US = 24 * HOUR_US
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Low-cardinality text columns fit a dictionary this size; unique values such as `raw` give
 # it up after 64 KiB instead of hashing a whole block's lines first.
 STRING_DICTIONARY_LIMIT = 1 << 16
@@ -352,7 +350,7 @@ class BatchWriter:
         ).fetchall()
         # Hours as UTC epoch hours: date_trunc on a TIMESTAMPTZ goes through the time zone.
         counts = db.execute(
-            f"SELECT epoch_us(ts) // {HOUR_US} AS h, count(*) FROM typed "
+            f"SELECT epoch_us(ts) // {MICROS_PER_HOUR} AS h, count(*) FROM typed "
             "WHERE _reason IS NULL GROUP BY h ORDER BY h"
         ).fetchall()
         hours = [EPOCH + dt.timedelta(hours=int(h)) for h, _ in counts]
@@ -369,7 +367,7 @@ class BatchWriter:
         dates = [
             (EPOCH + dt.timedelta(days=int(r[0]))).strftime("%Y-%m-%d")
             for r in db.execute(
-                f"SELECT DISTINCT epoch_us(ts) // {DAY_US} FROM typed WHERE _reason IS NULL"
+                f"SELECT DISTINCT epoch_us(ts) // {MICROS_PER_DAY} FROM typed WHERE _reason IS NULL"
             ).fetchall()
         ]
         if self.committed_by_date is None:

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+from warehouse.sources.timestamps import EPOCH
+
 _MICROSECOND = dt.timedelta(microseconds=1)
 _NUMBERS: dict[pa.DataType, type[np.generic]] = {
     pa.int64(): np.int64,

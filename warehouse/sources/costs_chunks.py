@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from warehouse.sources.arrow_arrays import EPOCH, arrow_array, int64_values
+from warehouse.sources.arrow_arrays import arrow_array, int64_values
 from warehouse.sources.costs_db import (
     EVENT_KEY_FIELDS,
     TOKEN_EVENT_COLUMNS,
@@ -40,7 +40,7 @@ from warehouse.sources.costs_db import (
     typed_events_schema,
 )
 from warehouse.sources.datasets import ARROW_TYPES, ColumnType
-from warehouse.sources.timestamps import parse_timestamp
+from warehouse.sources.timestamps import EPOCH, MICROS_PER_DAY, MICROS_PER_HOUR, parse_timestamp
 from warehouse.sources.typing_sql import quote
 
 # Rowids per chunk: small enough that reading the next chunk overlaps typing this one for most
@@ -63,7 +63,6 @@ _ISO_WITH_ZONE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{
 # Printable ASCII but a quote or backslash: repr() of a str of these is the text in quotes.
 _REPR_AS_IS = bytes(c for c in range(0x20, 0x7F) if c not in b"'\\")
 _REPR_AS_IS_RE = r"^[ -&(-\[\]-~]*$"
-_MICROS_PER_HOUR = 3_600_000_000
 
 
 _QUOTE, _NONE, _EMPTY = arrow_array(["'", "None", ""], pa.string())
@@ -390,15 +389,15 @@ def _as_is(values: pa.Array) -> pa.Array | None:
 
 def hours_of(ts: pa.Array | pa.ChunkedArray) -> set[dt.datetime]:
     """The UTC hours the timestamps fall in (as datetimes)."""
-    hours = np.unique(int64_values(ts) // _MICROS_PER_HOUR).tolist()
+    hours = np.unique(int64_values(ts) // MICROS_PER_HOUR).tolist()
     return {EPOCH + dt.timedelta(hours=h) for h in hours}
 
 
 def day_slices(ts: pa.Array | pa.ChunkedArray) -> list[tuple[str, int, int]]:
     """The UTC days of ascending timestamps: (`YYYY-MM-DD`, offset, length) of each."""
     micros = int64_values(ts)
-    days = np.unique(micros // (24 * _MICROS_PER_HOUR))
-    starts = np.searchsorted(micros, days * 24 * _MICROS_PER_HOUR).tolist()
+    days = np.unique(micros // MICROS_PER_DAY)
+    starts = np.searchsorted(micros, days * MICROS_PER_DAY).tolist()
     ends = [*starts[1:], len(micros)]
     return [
         ((EPOCH + dt.timedelta(days=day)).strftime("%Y-%m-%d"), start, end - start)

@@ -21,6 +21,10 @@ from warehouse.sources.json_sql import json_string_sql, json_text_sql
 # file again (a backfill, a rewritten file) sorts every line as the first reading did.
 EARLIEST_TIMESTAMP = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 LATEST_TIMESTAMP = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)  # the first moment past the span
+# Lake timestamps are microseconds since EPOCH: hours and days are found by integer division.
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MICROS_PER_HOUR = 3_600_000_000
+MICROS_PER_DAY = 24 * MICROS_PER_HOUR
 
 _ISO = re.compile(
     r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"

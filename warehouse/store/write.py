@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from warehouse.errors import LakeError
+from warehouse.sources.timestamps import EPOCH
 from warehouse.store.catalog import FileRecord
 from warehouse.store.lake import QUARANTINE, Lake
 from warehouse.store.objects import ObjectStore
@@ -243,9 +244,6 @@ def _record(
     )
 
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
 def _arrow_range(
     table: pa.Table, column: str | None
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -260,7 +258,7 @@ def _utc(value: pa.Scalar) -> dt.datetime | None:
     if pa.types.is_timestamp(kind) and kind.tz is not None and kind.unit == "us":
         # From the integer: as_py() of a zoned timestamp imports pandas (half a second).
         micros = value.cast(pa.int64()).as_py()
-        return None if micros is None else _EPOCH + dt.timedelta(microseconds=micros)
+        return None if micros is None else EPOCH + dt.timedelta(microseconds=micros)
     found = value.as_py()
     return found.astimezone(dt.UTC) if isinstance(found, dt.datetime) else None
 
