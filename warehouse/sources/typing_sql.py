@@ -145,7 +145,8 @@ def typing_sql(dataset: StreamDataset, source_table: str) -> str:
     # Secret keys are extracted with the columns: a line holding none is stored as it is,
     # without parsing it again to patch it.
     secret_paths = [f"$.{key}" for key in dataset.secret_keys]
-    paths = _paths(dataset) + [p for p in secret_paths if p not in _paths(dataset)]
+    paths = _paths(dataset)
+    paths += [p for p in secret_paths if p not in paths]
     index = {path: i + 1 for i, path in enumerate(paths)}
     path_list = "[" + ", ".join(literal(p) for p in paths) + "]"
     ts_ref = _first_present([index[p] for p in dataset.ts_paths])
