@@ -131,9 +131,16 @@ _FAST_ACCEPT: dict[str, str] = {
 
 
 def _type_ok(column: Column, ref: str) -> str | None:
+    """SQL true when the value is absent or passes the fast test; NULL or false otherwise.
+
+    A required column's test is the fast test alone: a missing value makes it NULL, which
+    sends the line to the chain of reasons just as false does.
+    """
     if column.type == "JSON":
-        return None
-    return f"({ref} IS NULL OR {_FAST_ACCEPT[column.type].format(ref=ref)})"
+        return f"{ref} IS NOT NULL" if column.required else None
+    accepted = _FAST_ACCEPT[column.type].format(ref=ref)
+    # coalesce rather than `ref IS NULL OR …`: one test per row instead of two.
+    return accepted if column.required else f"coalesce({accepted}, true)"
 
 
 def typing_sql(dataset: StreamDataset, source_table: str) -> str:
@@ -168,7 +175,6 @@ def typing_sql(dataset: StreamDataset, source_table: str) -> str:
         ref = f"c_{column.name}"
         if column.required:
             reasons.append(f"WHEN {ref} IS NULL THEN 'missing required field {column.name}'")
-            fine.append(f"{ref} IS NOT NULL")
         problem = _type_problem(column, ref)
         if problem:
             reasons.append(problem)
