@@ -5,12 +5,14 @@
 The sample's costs.db (`marcus_sample`, CostStore's schema, both timestamp formats) is grown to
 `--events` token events by copying its events with new ids, then `ingest_costs_db` reads it
 into a fresh lake (first read: every event typed, written and committed), and once more with
-nothing new. Targets: ≥ 200,000 rows/s on the first read, < 0.1 s with nothing new.
+nothing new. Targets: ≥ 200,000 rows/s on the first read, < 0.1 s with nothing new. CPU seconds
+count the read's second SQLite reader too, which runs in a process of its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import sqlite3
 import sys
 import tempfile
@@ -47,6 +49,12 @@ def grow_costs_db(path: Path, events: int) -> int:
     return int(have)
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that have ended (a SQLite peer)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 
             profiler = Profiler()
             profiler.start()
-        began, began_cpu = time.perf_counter(), time.process_time()
+        began, began_cpu = time.perf_counter(), cpu_seconds()
         first = ingest_costs_db(settings, catalog)
-        first_s, first_cpu = time.perf_counter() - began, time.process_time() - began_cpu
+        first_s, first_cpu = time.perf_counter() - began, cpu_seconds() - began_cpu
         if profiler is not None:
             profiler.stop()
             print(profiler.output_text(unicode=True, show_all=False))

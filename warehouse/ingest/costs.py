@@ -7,33 +7,18 @@ snapshot of the database, writes Parquet through the one write path and commits 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 from sqlalchemy.engine import Connection
 
 from warehouse.errors import SourceError
-from warehouse.ingest.costs_events import EventFiles, raw_hash
+from warehouse.ingest.costs_events import EventFiles, raw_hash, read_events
 from warehouse.settings import Settings
 from warehouse.sources.arrow_arrays import arrow_array, constant_array
-from warehouse.sources.costs_chunks import (
-    CHUNK_ROWS,
-    ROWS_SQL,
-    Chunk,
-    ChunkRanges,
-    EventChunks,
-    chunk_table,
-    event_chunks,
-    hours_of,
-    read_chunk,
-    typed_chunk,
-)
+from warehouse.sources.costs_chunks import hours_of
 from warehouse.sources.costs_db import (
     BUSY_TIMEOUT_SECONDS,
     COST_DATASETS,
@@ -55,10 +40,9 @@ from warehouse.sources.costs_db import (
     recheck_window,
     snapshot_table,
     tail_hash,
-    type_events,
     window_events,
 )
-from warehouse.sources.sqlite import read_snapshot, table_names
+from warehouse.sources.sqlite import SnapshotPeer, read_snapshot, snapshot_peer, table_names
 from warehouse.sources.typing_sql import QUARANTINE_SCHEMA, quote
 from warehouse.store.catalog import Catalog, FileRecord, SourceAdvance, SourceState
 from warehouse.store.commit import (
@@ -98,6 +82,11 @@ def ingest_costs_db(
     return run.result
 
 
+# Events to read from which a second SQLite reader, in a process of its own (≈ 25 ms to
+# start), is worth starting: it renders half the chunks on the other core.
+PEER_MIN_EVENTS = 50_000
+
+
 class CostsIngest:
     """One run over costs.db: read in one snapshot, write Parquet, commit once."""
 
@@ -132,11 +121,17 @@ class CostsIngest:
         self.lake.ensure()
         for dataset in COST_DATASETS:
             remove_dataset_orphans(self.catalog, self.lake, dataset)
-        with read_snapshot(self.path, busy_timeout) as conn:
+        # The peer starts before the run's snapshot begins: it can then tell whether anything
+        # was committed between that and its own (see SnapshotPeer).
+        wanted = self._peer_wanted(busy_timeout)
+        with (
+            snapshot_peer(self.path, wanted=wanted) as peer,
+            read_snapshot(self.path, busy_timeout) as conn,
+        ):
             tables = table_names(conn)
             if TOKEN_EVENTS not in tables:
                 raise SourceError(self.path, "no token_events table (not a Marcus costs.db?)")
-            self._read_events(conn)
+            self._read_events(conn, peer)
             for table in SNAPSHOT_TABLES:
                 if table in tables:
                     self._snapshot(conn, table)
@@ -148,19 +143,35 @@ class CostsIngest:
         self.result.files_written += len(self.batch.files)
         self.result.sources_read += 1
 
-    def _read_events(self, conn: Connection) -> None:
+    def _peer_wanted(self, busy_timeout: float) -> bool:
+        """Whether so many events may be new that a second reader pays for its process.
+
+        A guess, made before the run's snapshot: rowids past the watermark of this database.
+        """
+        with read_snapshot(self.path, busy_timeout) as conn:
+            if TOKEN_EVENTS not in table_names(conn):
+                return False
+            last = conn.exec_driver_sql(f"SELECT max(rowid) FROM {TOKEN_EVENTS}").scalar()
+        states = self.catalog.source_states(TOKEN_EVENTS)
+        read = max((s.cursor for s in states if s.path == self.display), default=0)
+        return int(last or 0) - read >= PEER_MIN_EVENTS
+
+    def _read_events(self, conn: Connection, peer: SnapshotPeer | None) -> None:
         states = self.catalog.source_states(TOKEN_EVENTS)
         plan = plan_events(conn, self.display, states)
         if plan is None:
             return
-        # Files are written (and fsynced) by a thread of their own, one after the other in the
-        # order they are made: the typing worker goes on meanwhile.
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costs-files")
-        writes: list[Future[None]] = []
+        # Files are written (and fsynced) by two threads of their own, while the chunks after
+        # them are read and typed; they are recorded in the order they were made.
+        writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="costs-files")
+        writes: list[Future[FileRecord]] = []
 
         def write(date: str, table: pa.Table) -> None:
-            job = writer.submit(self._write_file, TOKEN_EVENTS, date, table, ts_column="ts")
-            writes.append(job)
+            place = target(self.lake, TOKEN_EVENTS, date, self.batch.batch_id)
+            self.files += 1
+            writes.append(
+                writer.submit(write_table, self.lake, table, place, str(self.files), ts_column="ts")
+            )
 
         files = EventFiles(
             (self.display, self.batch.batch_id, self.batch.started_at),
@@ -172,9 +183,8 @@ class CostsIngest:
         # query that returns one row of CSV text per chunk.
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            last = self._read_chunks(cursor, plan.start, files)
-            for job in writes:
-                job.result()
+            last = read_events(cursor, peer, plan.start, files)
+            self.batch.files += [job.result() for job in writes]
         finally:
             writer.shutdown(cancel_futures=True)
             cursor.close()
@@ -189,71 +199,6 @@ class CostsIngest:
         self.batch.advances.append(
             self._advance(TOKEN_EVENTS, plan.fingerprint, last, tail_hash(conn, last), plan.state)
         )
-
-    def _read_chunks(self, cursor: sqlite3.Cursor, start: int, files: EventFiles) -> int | None:
-        """Read token_events after rowid `start` into `files`; the last rowid read, if any.
-
-        This thread reads the next chunk (SQLite renders it without holding the GIL) while one
-        worker types the chunk before it, in rowid order, into `files`, whose writes go to a
-        thread of their own.
-        """
-        ranges = ChunkRanges(cursor, start)
-        if (bounds := ranges.next()) is None:
-            return None  # nothing new
-        events = event_chunks(cursor)
-        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costs-events")
-        pending: deque[tuple[Chunk, Future[bool]]] = deque()
-
-        def submit(chunk: Chunk) -> int:
-            """Hand a chunk to the worker (fetching its rows if it has no text); its row count."""
-            rows = None
-            if chunk.text is None:
-                rows = cursor.execute(ROWS_SQL, (chunk.low, chunk.high)).fetchall()
-            pending.append((chunk, worker.submit(self._take_chunk, events, chunk, rows, files)))
-            return len(rows) if rows is not None else chunk.rows or 0
-
-        def collect() -> None:
-            chunk, job = pending.popleft()
-            if not job.result():  # its text did not parse: read it row by row
-                submit(replace(chunk, text=None))
-
-        early: Future[None] | None = None
-        try:
-            while bounds is not None:
-                low, high = bounds
-                if high == ranges.last and low != start:
-                    # Before the last chunk: the rows gathered so far are written while it is
-                    # read, so that little is left to write once reading is done.
-                    early = worker.submit(files.flush, CHUNK_ROWS)
-                chunk = read_chunk(cursor, events, low, high)
-                ranges.read(high, 0 if chunk.rows == 0 else submit(chunk))
-                bounds = ranges.next()
-                while len(pending) > 1:
-                    collect()
-            while pending:
-                collect()
-            if early is not None:
-                early.result()
-            worker.submit(files.flush).result()
-        finally:
-            worker.shutdown(cancel_futures=True)
-        return ranges.last
-
-    @staticmethod
-    def _take_chunk(
-        events: EventChunks, chunk: Chunk, rows: list[Any] | None, files: EventFiles
-    ) -> bool:
-        """Type a chunk (from its text, or its `rows`) into `files`; False: its text won't parse."""
-        if rows is not None:
-            typed = type_events(events.names, rows)
-            files.add(typed.table(), typed.bad)
-            return True
-        table = chunk_table(events, chunk)
-        if table is None:
-            return False
-        bulk = typed_chunk(table)
-        files.add(bulk.table, bulk.bad)
-        return True
 
     def _advance(
         self, dataset: str, fingerprint: str, cursor: int, tail: str, previous: SourceState | None

@@ -23,6 +23,7 @@ import hashlib
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -66,6 +67,22 @@ _REPR_AS_IS_RE = r"^[ -&(-\[\]-~]*$"
 
 
 _QUOTE, _NONE, _EMPTY = arrow_array(["'", "None", ""], pa.string())
+
+
+class Cursor(Protocol):
+    """What reading a chunk needs of a cursor: a `sqlite3.Cursor`, or a peer's in the snapshot."""
+
+    def execute(self, sql: str, parameters: tuple[int, ...], /) -> Cursor:
+        """Run a query."""
+        ...
+
+    def fetchone(self) -> Any:
+        """Its first row, or None."""
+        ...
+
+    def fetchall(self) -> list[Any]:
+        """Its rows."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -154,36 +171,50 @@ class ChunkRanges:
 
     CostStore's rowids are AUTOINCREMENT ids, so a range of CHUNK_ROWS rowids holds about as many
     rows and costs no query to find. Where rows were deleted, the next range widens by the
-    density just found (at most fourfold), and an empty range skips to the next row.
+    density just found (at most fourfold), and an empty range skips to the next row. Ranges may
+    be taken before the ones before them are read (readers on several connections); the last
+    ones narrow, so that little is left to type and write once reading is done.
     """
 
     def __init__(self, cursor: sqlite3.Cursor, start: int) -> None:
         """The ranges after rowid `start`, up to the table's last rowid in the read's snapshot."""
-        self.cursor = cursor
         found = cursor.execute(_LAST_ROWID_SQL).fetchone()[0]
         self.last = start if found is None else max(int(found), start)
-        self.low = start
+        self.low = start  # where the next range starts: every rowid below is taken
         # The first range is read while nothing else can run: a fifth of the others.
         self.width = max(CHUNK_ROWS // 5, 1)
 
     def next(self) -> tuple[int, int] | None:
-        """The next range to read, or None when the last rowid has been read."""
+        """Take the next range to read, or None when the last rowid has been taken."""
         if self.low >= self.last:
             return None
-        return self.low, min(self.low + self.width, self.last)
+        left = self.last - self.low
+        # Near the end, a third of what is left (at least a fifth of a range).
+        width = min(self.width, max(left // 3, self.width // 5, 1))
+        low, self.low = self.low, min(self.low + width, self.last)
+        return low, self.low
 
-    def read(self, high: int, rows: int) -> None:
-        """Note that the range up to `high` held `rows` rows."""
-        width, self.low = high - self.low, high
+    def read(self, low: int, high: int, rows: int, following: int | None = None) -> None:
+        """Note that the range `(low, high]` held `rows` rows (if none, `following` is next)."""
         if rows == 0:
-            following = self.cursor.execute(_NEXT_ROWID_SQL, (high,)).fetchone()[0]
-            self.low = self.last if following is None else int(following) - 1
+            # Ranges taken after this one are read anyway: only a gap past them is skipped.
+            if following is None:
+                self.low = self.last
+            elif following > self.low:
+                self.low = following - 1
             self.width = CHUNK_ROWS
         else:
+            width = high - low
             self.width = max(min(CHUNK_ROWS * width // rows, 4 * width), 1)
 
 
-def read_chunk(cursor: sqlite3.Cursor, events: EventChunks, low: int, high: int) -> Chunk:
+def next_rowid(cursor: Cursor, after: int) -> int | None:
+    """The first rowid of token_events after `after`, if any."""
+    found = cursor.execute(_NEXT_ROWID_SQL, (after,)).fetchone()[0]
+    return None if found is None else int(found)
+
+
+def read_chunk(cursor: Cursor, events: EventChunks, low: int, high: int) -> Chunk:
     """The rows with rowid in `(low, high]` as CSV text, or without it when a check fails."""
     if events.sql is None:
         return Chunk(low, high, None, None)

@@ -23,13 +23,16 @@ from warehouse.sources.costs_chunks import (
     ROWS_SQL,
     Chunk,
     ChunkRanges,
+    Cursor,
     EventChunks,
     chunk_table,
     event_chunks,
+    next_rowid,
     read_chunk,
     typed_chunk,
 )
 from warehouse.sources.costs_db import TOKEN_EVENT_COLUMNS, event_key, type_events
+from warehouse.sources.sqlite import PeerCursor, SnapshotPeer
 
 # Text that repr() writes otherwise than in plain quotes, and text that CSV must keep whole.
 TRICKY = [
@@ -98,7 +101,8 @@ def read_all(db: Path) -> tuple[EventChunks, list[Any], list[tuple[Any, ...]]]:
             chunk = read_chunk(cursor, events, *bounds)
             if chunk.rows is None:  # row by row: counted as the driver fetches them
                 chunk = replace(chunk, rows=len(cursor.execute(ROWS_SQL, bounds).fetchall()))
-            ranges.read(bounds[1], chunk.rows)
+            following = next_rowid(cursor, bounds[1]) if chunk.rows == 0 else None
+            ranges.read(*bounds, chunk.rows, following)
             if chunk.rows:
                 chunks.append(chunk)
         rows = cursor.execute(
@@ -254,9 +258,11 @@ def test_an_ingest_row_by_row_skips_rowid_gaps_too(
     conn.close()
     queries: list[str] = []
     read = costs_chunks.read_chunk
-    monkeypatch.setattr(costs, "read_chunk", lambda *a: queries.append("chunk") or read(*a))
+    monkeypatch.setattr(costs_events, "read_chunk", lambda *a: queries.append("chunk") or read(*a))
     result = ingest_costs_db(env.settings, env.catalog)
-    assert (result.rows, result.errors, len(queries)) == (3, [], 3)
+    # The ranges read ahead of the first empty one are read too, then the gap is skipped.
+    assert (result.rows, result.errors) == (3, [])
+    assert 3 <= len(queries) <= 6
 
 
 def test_a_table_without_declared_columns_gives_them_as_nulls(tmp_path: Path) -> None:
@@ -287,12 +293,12 @@ def lake_events(env: Env) -> list[tuple[Any, ...]]:
     return list(zip(*table.to_pydict().values(), strict=True))
 
 
-def unparsed_after(lows: set[int], seen: list[int]) -> Any:
-    """`chunk_table` as if the text of the chunks starting after these rowids did not parse."""
+def unparsed_after(rowid: int, seen: list[int]) -> Any:
+    """`chunk_table` as if the text of the first chunk starting after `rowid` did not parse."""
     parse = costs_chunks.chunk_table
 
     def chunk_table(events: EventChunks, chunk: Chunk) -> pa.Table | None:
-        if chunk.low in lows:
+        if chunk.low >= rowid and not seen:
             seen.append(chunk.low)
             return None
         return parse(events, chunk)
@@ -307,16 +313,17 @@ def test_an_ingest_by_chunks_writes_what_row_by_row_writes(
     monkeypatch.setattr(costs_chunks, "CHUNK_ROWS", 3)
     monkeypatch.setattr(costs_events, "FILE_ROWS", 4)
     rows = tricky_rows()
-    rows[4] = (*rows[4][:5], "many", *rows[4][6:])  # chunk 2 has a wrong type: row by row
+    rows[4] = (*rows[4][:5], "many", *rows[4][6:])  # a wrong type: its chunk goes row by row
     rows[9] = (*rows[9][:7], "yesterday")  # a bad time in a chunk read as text
-    unparsed: list[int] = []  # the chunk after rowid 10 is taken as if its text did not parse
+    # A chunk after rowid 10 is taken as if its text did not parse.
+    unparsed: dict[bool, list[int]] = {True: [], False: []}
     lakes = []
     for by_chunks in (True, False):
         env = make_env(tmp_path / str(by_chunks))
         fill(create_costs_db(env.home / "costs.db"), rows)
         if not by_chunks:
             monkeypatch.setattr(costs_chunks, "chunk_sql", lambda *_: (None, ()))
-        monkeypatch.setattr(costs, "chunk_table", unparsed_after({10}, unparsed))
+        monkeypatch.setattr(costs_events, "chunk_table", unparsed_after(10, unparsed[by_chunks]))
         result = ingest_costs_db(env.settings, env.catalog)
         assert (result.rows, result.quarantined, result.errors) == (len(rows) - 2, 2, [])
         reasons = [(q["offset"], q["reason"]) for q in env.quarantine()]
@@ -328,7 +335,73 @@ def test_an_ingest_by_chunks_writes_what_row_by_row_writes(
         # Two files a day (rows of 2026-06-01 and, in UTC, 2026-05-31 and 2026-06-01).
         assert len(env.catalog.live_files("token_events")) >= 2
     assert lakes[0] == lakes[1] and len(lakes[0]) == len(rows) - 2
-    assert unparsed == [10]  # by chunks only: row by row never has text to parse
+    # By chunks only: row by row never has text to parse.
+    assert len(unparsed[True]) == 1 and unparsed[False] == []
+
+
+@pytest.mark.parametrize("commit_first", [False, True])
+def test_an_ingest_reads_on_a_peer_only_when_it_sees_the_run_s_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, commit_first: bool
+) -> None:
+    """A second connection reads chunks beside the run's; after a commit, the run's reads alone.
+
+    The commit (a row changed in place, one added) comes after the run's snapshot began and
+    before the peer joins: the lake holds the rows as that snapshot has them, exactly once.
+    """
+    monkeypatch.setattr(costs_chunks, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(costs, "PEER_MIN_EVENTS", 1)  # a peer even for a few rows
+    env = make_env(tmp_path)
+    db = fill_tricky(create_costs_db(env.home / "costs.db"))
+    expected = by_row_by_row(tmp_path / "expected", db)
+    join = SnapshotPeer.join
+    joined: list[bool] = []
+
+    def commit_then_join(peer: SnapshotPeer) -> PeerCursor | None:
+        if commit_first:
+            with sqlite3.connect(db) as writer:
+                writer.execute("UPDATE token_events SET model = 'changed' WHERE rowid = 20")
+            writer.close()
+            fill(db, [("r", "a", "turn", "m", None, 1, 1, "2026-06-01T09:00:00Z")])
+        conn = join(peer)
+        joined.append(conn is not None)
+        return conn
+
+    monkeypatch.setattr(SnapshotPeer, "join", commit_then_join)
+    readers: set[type] = set()
+    read = costs_chunks.read_chunk
+
+    def read_chunk(cursor: Cursor, *args: Any) -> Chunk:
+        readers.add(type(cursor))
+        return read(cursor, *args)
+
+    monkeypatch.setattr(costs_events, "read_chunk", read_chunk)
+    result = ingest_costs_db(env.settings, env.catalog)
+    assert (result.rows, result.errors) == (len(tricky_rows()), [])
+    assert lake_events(env) == expected
+    assert joined == [not commit_first]
+    assert readers == ({sqlite3.Cursor} if commit_first else {sqlite3.Cursor, PeerCursor})
+    if commit_first:  # the next run reads the row added
+        assert ingest_costs_db(env.settings, env.catalog).rows == 1
+
+
+def fill_tricky(db: Path) -> Path:
+    fill(db, tricky_rows())
+    return db
+
+
+def by_row_by_row(tmp_path: Path, db: Path) -> list[tuple[Any, ...]]:
+    """The lake's rows after an ingest of a copy of `db` that reads it row by row."""
+    env = make_env(tmp_path)
+    copy = create_costs_db(env.home / "costs.db")
+    copy.unlink()
+    with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(costs_chunks, "chunk_sql", lambda *_: (None, ()))
+        assert ingest_costs_db(env.settings, env.catalog).rows == len(tricky_rows())
+    return lake_events(env)
 
 
 def test_a_first_read_does_not_import_pandas(tmp_path: Path) -> None:
