@@ -116,7 +116,7 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
 
 def anchor(data: Path, streams: list[str], out: Path, env: dict[str, str]) -> float:
     """Seconds DuckDB's read_json → COPY takes over the streams' files (a process of its own)."""
-    jobs = {s: [str(data / f) for f in _files(data, s)] for s in streams}
+    jobs = {s: [str(data / f) for f in stream_files(data, s)] for s in streams}
     code = (
         "import duckdb, json, sys, time\n"
         "jobs, sql, columns, out = json.loads(sys.argv[1]), sys.argv[2], "
@@ -135,7 +135,8 @@ def anchor(data: Path, streams: list[str], out: Path, env: dict[str, str]) -> fl
     return float(output.strip().splitlines()[-1])
 
 
-def _files(data: Path, stream: str) -> list[str]:
+def stream_files(data: Path, stream: str) -> list[str]:
+    """The files of `stream` in the benchmark data (paths relative to `data`), as written."""
     manifest = json.loads((data / MANIFEST).read_text())["streams"]
     files = list(dict.fromkeys(manifest[stream]["files"]))
     if stream == "conversation_events":

@@ -2,8 +2,8 @@
 
     python benchmarks/ingest_blocks.py [--data DIR] [--repeat 7]
 
-For the first 16 MB of one day file of each stream in the `ingest.py` benchmark data (written
-there if missing), CPU milliseconds on one DuckDB thread, best of `--repeat`:
+For the first 16 MB of the first uncompressed file of each stream in the `ingest.py` benchmark
+data (written there if missing), CPU milliseconds on one DuckDB thread, best of `--repeat`:
 - anchor: `ingest.ANCHOR_SQL` (read_json with the anchor's columns → COPY … PARTITION_BY);
 - split: the block into Arrow lines (`line_block`);
 - typing: the stream's typing view into a table, as an ingest does, and within it the parse
@@ -27,21 +27,13 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import duckdb  # noqa: E402
-from ingest import ANCHOR_COLUMNS, ANCHOR_SQL, DEFAULT_DATA, ensure_data  # noqa: E402
+from ingest import ANCHOR_COLUMNS, ANCHOR_SQL, DEFAULT_DATA, ensure_data, stream_files  # noqa: E402
 
 from warehouse.sources.datasets.streams import STREAMS, StreamDataset  # noqa: E402
 from warehouse.sources.lines import LineBlock, Segment, line_block  # noqa: E402
-from warehouse.sources.typing_sql import literal, quote, typing_sql  # noqa: E402
+from warehouse.sources.typing_sql import json_paths, literal, quote, typing_sql  # noqa: E402
 
 BLOCK_BYTES = 16 << 20
-# One uncompressed day file per stream, as `marcus_lines.write_streams` names them.
-FILES = {
-    "audit_events": "marcus/data/audit_logs/audit_20260602.jsonl",
-    "conversation_events": "marcus/logs/conversations/conversations_20260602_070000.jsonl",
-    "realtime_events": "marcus/logs/conversations/realtime_20260602_070000.jsonl",
-    "agent_events": "marcus/logs/agent_events/agent_events_20260602.jsonl",
-    "telemetry_events": "marcus_home/telemetry_outbound.jsonl",
-}
 COPY_OPTIONS = (
     "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, "
     "STRING_DICTIONARY_PAGE_SIZE_LIMIT 65536, RETURN_STATS true"
@@ -82,9 +74,7 @@ def measure(dataset: StreamDataset, data: bytes, work: Path, repeat: int) -> dic
     figures["typing"] = best_ms(
         lambda: db.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {typing}"), repeat
     )
-    paths = [*dataset.ts_paths, *(p for c in dataset.columns for p in c.paths)]
-    paths += [f"$.{key}" for key in dataset.secret_keys]
-    path_list = "[" + ", ".join(literal(p) for p in dict.fromkeys(paths)) + "]"
+    path_list = "[" + ", ".join(literal(p) for p in json_paths(dataset)) + "]"
     figures["(parse)"] = best_ms(
         lambda: db.execute(
             "CREATE OR REPLACE TEMP TABLE parsed AS "
@@ -122,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'stream':<20}" + "".join(f"{c:>9}" for c in columns))
     with tempfile.TemporaryDirectory(prefix="seneca-blocks-") as tmp:
         for dataset in STREAMS:
-            with (args.data / FILES[dataset.name]).open("rb") as source:
+            files = stream_files(args.data, dataset.name)
+            first = next(f for f in files if not f.endswith(".gz"))
+            with (args.data / first).open("rb") as source:
                 data = source.read(BLOCK_BYTES)
             figures = measure(dataset, data[: data.rindex(b"\n") + 1], Path(tmp), args.repeat)
             cells = [f"{figures['lines']:>9.0f}"]

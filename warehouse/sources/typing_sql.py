@@ -78,12 +78,19 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 
-def _paths(dataset: StreamDataset) -> list[str]:
-    paths: list[str] = []
-    for path in (*dataset.ts_paths, *(p for c in dataset.columns for p in c.paths)):
-        if path not in paths:
-            paths.append(path)
-    return paths
+def secret_paths(dataset: StreamDataset) -> list[str]:
+    """The JSON paths of a dataset's secret keys."""
+    return [f"$.{key}" for key in dataset.secret_keys]
+
+
+def json_paths(dataset: StreamDataset) -> list[str]:
+    """Every JSON path the typing query extracts, once each: time, columns, then secret keys.
+
+    Secret keys are extracted with the columns: a line holding none is stored as it is,
+    without parsing it again to patch it.
+    """
+    paths = (*dataset.ts_paths, *(p for c in dataset.columns for p in c.paths))
+    return list(dict.fromkeys([*paths, *secret_paths(dataset)]))
 
 
 def _first_present(indexes: list[int]) -> str:
@@ -149,11 +156,7 @@ def typing_sql(dataset: StreamDataset, source_table: str) -> str:
     Returns columns `_i, _source, _offset, _line_hash, _reason, ts, <columns>, raw`; rows with a
     non-null `_reason` belong in quarantine. `raw` is the line with its secret keys removed.
     """
-    # Secret keys are extracted with the columns: a line holding none is stored as it is,
-    # without parsing it again to patch it.
-    secret_paths = [f"$.{key}" for key in dataset.secret_keys]
-    paths = _paths(dataset)
-    paths += [p for p in secret_paths if p not in paths]
+    paths = json_paths(dataset)
     index = {path: i + 1 for i, path in enumerate(paths)}
     path_list = "[" + ", ".join(literal(p) for p in paths) + "]"
     ts_ref = _first_present([index[p] for p in dataset.ts_paths])
@@ -187,7 +190,7 @@ def typing_sql(dataset: StreamDataset, source_table: str) -> str:
     if dataset.secret_keys:
         patch = "{" + ", ".join(f'"{k}": null' for k in dataset.secret_keys) + "}"
         # A key was found only in a JSON object; quarantined lines are redacted elsewhere.
-        present = " OR ".join(f"v[{index[p]}] IS NOT NULL" for p in secret_paths)
+        present = " OR ".join(f"v[{index[p]}] IS NOT NULL" for p in secret_paths(dataset))
         raw = (
             f"CASE WHEN {present} "
             f"THEN CAST(json_merge_patch(raw, {literal(patch)}) AS VARCHAR) ELSE raw END"
