@@ -254,8 +254,10 @@ class _Taker:
         compress = not source.path.endswith(PRECOMPRESSED)
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
+            # The size found, not 0 (the whole file): a log appended to since fstat would
+            # otherwise be stored longer than its entry says, and fail its restore.
             data: bytes | mmap.mmap = (
-                mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+                mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ) if size else b""
             )
             try:
                 view = memoryview(data)

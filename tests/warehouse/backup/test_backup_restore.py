@@ -6,12 +6,14 @@ import datetime as dt
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
 from tests.warehouse.backup.conftest import World, integrity, sha256, table_rows, tree_hashes
+from warehouse.backup import snapshot as snapshot_module
 from warehouse.backup.errors import BackupError
 from warehouse.backup.manifest import load_manifests
 from warehouse.backup.prune import KeepPolicy, prune_repository
@@ -262,3 +264,33 @@ def test_prune_forgets_as_restic_does_and_keeps_what_kept_snapshots_need(world, 
     assert result.objects_removed == len(objects_before - kept[0].objects()) > 0
     assert verify_repository(world.settings).ok
     assert restore_snapshot(world.settings, tmp_path / "r", kept[0].name).written > 0
+
+
+def test_a_log_appended_to_while_it_is_read_is_stored_as_long_as_its_entry_says(
+    world, first, tmp_path, monkeypatch
+):
+    log = world.root / "data/audit_logs/audit_20260601.jsonl"
+    line = b'{"timestamp": "2026-06-01T13:00:00+00:00", "event_type": "tool_call"}\n'
+    grown: list[int] = []
+
+    class GrowingMap(snapshot_module.mmap.mmap):
+        def __new__(cls, fileno: int, length: int, **kwargs: Any) -> GrowingMap:
+            # Marcus appends between the size the snapshot found and the mapping of the file.
+            if not grown and Path(f"/proc/self/fd/{fileno}").resolve() == log.resolve():
+                grown.append(log.stat().st_size)
+                with log.open("ab") as out:
+                    out.write(line * 10)
+            return super().__new__(cls, fileno, length, **kwargs)
+
+    with log.open("ab") as out:
+        out.write(line)  # changed since the parent: the snapshot reads it again
+    monkeypatch.setattr(snapshot_module.mmap, "mmap", GrowingMap)
+    snapshot = take_snapshot(at(world, 40).settings, "incremental").manifest
+    monkeypatch.undo()
+    assert grown
+    entry = next(e for e in snapshot.entries if e.path.endswith("audit_20260601.jsonl"))
+    assert entry.size == grown[0]
+    target = tmp_path / "restored"
+    restore_snapshot(world.settings, target, snapshot.name)
+    restored = (target / "marcus/data/audit_logs/audit_20260601.jsonl").read_bytes()
+    assert restored == log.read_bytes()[: grown[0]]
