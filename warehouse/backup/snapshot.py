@@ -254,13 +254,13 @@ class _Taker:
         compress = not source.path.endswith(PRECOMPRESSED)
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            # The size found, not 0 (the whole file): a log appended to since fstat would
-            # otherwise be stored longer than its entry says, and fail its restore.
-            data: bytes | mmap.mmap = (
-                mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ) if size else b""
-            )
+            data = _mapped(handle.fileno()) if size else b""
             try:
-                view = memoryview(data)
+                whole = memoryview(data)
+                # The file as it was sized: a log appended to since then is stored as long as
+                # its entry says (a restore checks it); one cut short since, as it was mapped.
+                size = min(size, len(whole))
+                view = whole[:size]
                 hasher = hashlib.sha256()
                 kept: list[tuple[str, int]] = []
                 start = 0
@@ -289,6 +289,7 @@ class _Taker:
                 tail.release()
                 view_rest.release()
                 view.release()
+                whole.release()
             finally:
                 if isinstance(data, mmap.mmap):
                     try:
@@ -334,3 +335,15 @@ class _Taker:
             chunks=chunks,
             url=cold.path,
         )
+
+
+def _mapped(fileno: int) -> bytes | mmap.mmap:
+    """The whole file, mapped as it is now; empty if it was emptied since it was sized.
+
+    Never more than the file holds: mapping a size read earlier past a file cut short since
+    would fault on the first read past its end.
+    """
+    try:
+        return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+    except ValueError:  # an empty file cannot be mapped
+        return b""

@@ -266,31 +266,66 @@ def test_prune_forgets_as_restic_does_and_keeps_what_kept_snapshots_need(world, 
     assert restore_snapshot(world.settings, tmp_path / "r", kept[0].name).written > 0
 
 
-def test_a_log_appended_to_while_it_is_read_is_stored_as_long_as_its_entry_says(
-    world, first, tmp_path, monkeypatch
-):
-    log = world.root / "data/audit_logs/audit_20260601.jsonl"
-    line = b'{"timestamp": "2026-06-01T13:00:00+00:00", "event_type": "tool_call"}\n'
-    grown: list[int] = []
+AUDIT_LOG = "data/audit_logs/audit_20260601.jsonl"
+LATE_LINE = b'{"timestamp": "2026-06-01T13:00:00+00:00", "event_type": "tool_call"}\n'
 
-    class GrowingMap(snapshot_module.mmap.mmap):
-        def __new__(cls, fileno: int, length: int, **kwargs: Any) -> GrowingMap:
-            # Marcus appends between the size the snapshot found and the mapping of the file.
-            if not grown and Path(f"/proc/self/fd/{fileno}").resolve() == log.resolve():
-                grown.append(log.stat().st_size)
-                with log.open("ab") as out:
-                    out.write(line * 10)
+
+def change_when_mapped(monkeypatch, log: Path, change) -> list[int]:
+    """Run `change(log)` when a snapshot maps `log`, after it read its size; that size."""
+    sized: list[int] = []
+
+    class ChangingMap(snapshot_module.mmap.mmap):
+        def __new__(cls, fileno: int, length: int, **kwargs: Any) -> ChangingMap:
+            if not sized and Path(f"/proc/self/fd/{fileno}").resolve() == log.resolve():
+                sized.append(log.stat().st_size)
+                change(log)
             return super().__new__(cls, fileno, length, **kwargs)
 
     with log.open("ab") as out:
-        out.write(line)  # changed since the parent: the snapshot reads it again
-    monkeypatch.setattr(snapshot_module.mmap, "mmap", GrowingMap)
+        out.write(LATE_LINE)  # changed since the parent: the snapshot reads it again
+    monkeypatch.setattr(snapshot_module.mmap, "mmap", ChangingMap)
+    return sized
+
+
+def test_a_log_appended_to_while_it_is_read_is_stored_as_long_as_its_entry_says(
+    world, first, tmp_path, monkeypatch
+):
+    log = world.root / AUDIT_LOG
+
+    def append(path: Path) -> None:
+        with path.open("ab") as out:
+            out.write(LATE_LINE * 10)
+
+    sized = change_when_mapped(monkeypatch, log, append)
     snapshot = take_snapshot(at(world, 40).settings, "incremental").manifest
     monkeypatch.undo()
-    assert grown
-    entry = next(e for e in snapshot.entries if e.path.endswith("audit_20260601.jsonl"))
-    assert entry.size == grown[0]
+    assert sized
+    entry = next(e for e in snapshot.entries if e.path.endswith(AUDIT_LOG))
+    assert entry.size == sized[0]
     target = tmp_path / "restored"
     restore_snapshot(world.settings, target, snapshot.name)
-    restored = (target / "marcus/data/audit_logs/audit_20260601.jsonl").read_bytes()
-    assert restored == log.read_bytes()[: grown[0]]
+    assert (target / "marcus" / AUDIT_LOG).read_bytes() == log.read_bytes()[: sized[0]]
+
+
+def test_a_log_cut_short_while_it_is_read_is_stored_as_it_was_mapped(
+    world, first, tmp_path, monkeypatch
+):
+    log = world.root / AUDIT_LOG
+    before = log.read_bytes()
+
+    def cut_short(path: Path) -> None:
+        with path.open("r+b") as out:
+            out.truncate(1000)
+
+    try:
+        sized = change_when_mapped(monkeypatch, log, cut_short)
+        snapshot = take_snapshot(at(world, 41).settings, "incremental").manifest
+        monkeypatch.undo()
+        assert sized and sized[0] > 1000
+        entry = next(e for e in snapshot.entries if e.path.endswith(AUDIT_LOG))
+        assert entry.size == 1000
+        target = tmp_path / "restored"
+        restore_snapshot(world.settings, target, snapshot.name)
+        assert (target / "marcus" / AUDIT_LOG).read_bytes() == before[:1000]
+    finally:
+        log.write_bytes(before + LATE_LINE)  # the module's later tests see a grown log
